@@ -1,0 +1,1 @@
+"""coze_async: asyncio-native SDK for the Coze OpenAPI."""
