@@ -1,0 +1,106 @@
+"""``AsyncCoze``: the session object users create once and share between tasks."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from types import TracebackType
+
+import aiohttp
+
+from .auth import Auth, TokenAuth, redact
+from .config import COZE_CN_BASE_URL, RetryPolicy, Timeouts
+from .errors import InvalidArgumentError
+from .resources.chat import ChatResource
+from .transport import Transport
+
+__all__ = ["AsyncCoze"]
+
+
+class AsyncCoze:
+    """An asyncio client for the Coze OpenAPI.
+
+    ``token`` (or ``auth``) falls back to the ``COZE_API_TOKEN`` environment variable;
+    ``base_url`` to ``COZE_API_BASE`` and then :data:`COZE_CN_BASE_URL`. Pass ``session`` to
+    use your own ``aiohttp.ClientSession`` (it is never closed by this client; its own
+    default timeout is overridden per request, so a stream never gets a total timeout).
+
+    Use it as ``async with AsyncCoze(...) as coze:`` or call :meth:`aclose` when done; a
+    client that created its own session and is never closed emits a ``ResourceWarning``.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        auth: Auth | None = None,
+        base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        connection_limit: int = 100,
+    ) -> None:
+        if token is not None and auth is not None:
+            raise InvalidArgumentError("give token= or auth=, not both")
+        if auth is None:
+            token = token if token is not None else os.environ.get("COZE_API_TOKEN")
+            if not token:
+                raise InvalidArgumentError(
+                    "no token: pass token=... or set COZE_API_TOKEN "
+                    "(or start coze_async.emulator.Emulator for a local server)"
+                )
+            auth = TokenAuth(token)
+        elif not isinstance(auth, Auth):
+            raise InvalidArgumentError("auth must have an async token() method")
+        url = base_url or os.environ.get("COZE_API_BASE") or COZE_CN_BASE_URL
+        if not url.startswith(("http://", "https://")):
+            raise InvalidArgumentError(f"base_url must start with http:// or https://, got {url!r}")
+        if connection_limit < 1:
+            raise InvalidArgumentError("connection_limit must be >= 1")
+        self._auth = auth
+        self._transport = Transport(
+            base_url=url,
+            auth=auth,
+            timeouts=timeouts or Timeouts(),
+            retry=retry or RetryPolicy(),
+            session=session,
+            connection_limit=connection_limit,
+        )
+        self.chat = ChatResource(self._transport)
+        """The chat API (:class:`~coze_async.resources.chat.ChatResource`)."""
+
+    @property
+    def base_url(self) -> str:
+        """The API host this client talks to."""
+        return self._transport.base_url
+
+    async def __aenter__(self) -> AsyncCoze:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP session if this client created it. Idempotent."""
+        await self._transport.aclose()
+
+    def __repr__(self) -> str:
+        token = getattr(self._auth, "_token", None)
+        shown = redact(token) if isinstance(token, str) else type(self._auth).__name__
+        return f"AsyncCoze(base_url={self.base_url!r}, auth={shown})"
+
+    def __del__(self) -> None:
+        transport = getattr(self, "_transport", None)
+        if transport is not None and transport.owns_session and transport.session_open:
+            warnings.warn(
+                f"{self!r} was never closed: use 'async with AsyncCoze(...)' or 'await "
+                "coze.aclose()'",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )

@@ -1,0 +1,91 @@
+"""Configuration: base URLs, timeouts and the retry policy.
+
+These are plain frozen values so that one ``AsyncCoze`` can be configured once and shared by
+every task; per-call overrides build a new value with :func:`attrs.evolve`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "COZE_CN_BASE_URL",
+    "COZE_COM_BASE_URL",
+    "DEFAULT_RATE_LIMIT_CODES",
+    "DEFAULT_RETRY_STATUSES",
+    "RetryPolicy",
+    "Timeouts",
+]
+
+#: The China API host (coze.cn). This SDK's default, overridable by ``COZE_API_BASE``.
+COZE_CN_BASE_URL = "https://api.coze.cn"
+#: The global API host (coze.com). Tokens are region-bound: a coze.com token fails on the CN host.
+COZE_COM_BASE_URL = "https://api.coze.com"
+
+#: HTTP statuses that mean "the gateway could not serve this now"; retried for idempotent calls.
+DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({502, 503, 504})
+#: Envelope codes treated as rate-limit rejections (retried with backoff, even for chat).
+#: 4013 is ambiguous (documented as "model error", treated as a rate limit by coze-js).
+DEFAULT_RATE_LIMIT_CODES: frozenset[int] = frozenset({4009, 4013, 4020})
+
+
+def _non_negative(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (not isinstance(value, int | float) or value <= 0):
+        raise ValueError(
+            f"Timeouts.{attribute.name} must be a positive number or None, got {value!r}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Timeouts:
+    """Timeouts in seconds; ``None`` disables one.
+
+    ``read`` is the longest gap allowed between two reads from the socket (including the wait
+    for response headers), so a stream that keeps producing events never times out while a
+    stalled one does. ``total`` bounds a whole unary call and is never applied to streams: a
+    long answer must not be cut off by a wall-clock limit (aiohttp's default ``total=300``
+    would do exactly that). ``pool`` bounds the wait for a free connection from the pool.
+    """
+
+    connect: float | None = attrs.field(default=5.0, validator=_non_negative)
+    read: float | None = attrs.field(default=60.0, validator=_non_negative)
+    total: float | None = attrs.field(default=120.0, validator=_non_negative)
+    pool: float | None = attrs.field(default=None, validator=_non_negative)
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """When and how often a call is retried. Retries never go past the response headers.
+
+    Idempotent calls (GET, retrieve, list, cancel) retry connection failures, timeouts before
+    the response headers, rate-limit rejections and the statuses in ``retry_statuses``.
+    Non-idempotent calls (chat, workflow run, upload) retry only what provably never reached
+    the server (failures to connect) and rate-limit rejections, unless ``retry_unsafe`` is set:
+    a retried chat that did reach the server would be a second, billed chat.
+
+    Backoff is exponential with full jitter: before retry *n* (0-based) the loop sleeps a
+    uniform random time in ``[0, min(max_backoff, initial_backoff * 2**n)]``. The loop stops at
+    ``max_retries`` retries or when the next attempt could not start before ``deadline``
+    seconds have passed since the first one, whichever comes first.
+    """
+
+    max_retries: int = 2
+    initial_backoff: float = 0.5
+    max_backoff: float = 8.0
+    deadline: float | None = 30.0
+    retry_unsafe: bool = False
+    retry_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
+    rate_limit_codes: frozenset[int] = DEFAULT_RATE_LIMIT_CODES
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ValueError(f"RetryPolicy.max_retries must be >= 0, got {self.max_retries}")
+        if self.initial_backoff < 0 or self.max_backoff < 0:
+            raise ValueError("RetryPolicy backoff values must be >= 0")
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """A policy that never retries."""
+        return cls(max_retries=0)

@@ -1,0 +1,372 @@
+"""Every error ``coze_async`` raises, in one tree.
+
+::
+
+    CozeError                      base of everything below; str() is never empty
+    ├── InvalidArgumentError       bad input, found before anything was sent (also a ValueError)
+    ├── RequestTooLargeError       request body over Coze's size limit, found before sending
+    ├── LocalRateLimitError        the client-side limiter refused (timeout or lifetime budget)
+    ├── APIError                   Coze answered with an error (.code, .msg, .logid, .http_status)
+    │   ├── AuthenticationError    4100 / HTTP 401: bad, expired or wrong-region token
+    │   ├── PermissionDeniedError  4101 / HTTP 403 / 6003: token or plan lacks the permission
+    │   ├── BadRequestError        other 4000-class codes / HTTP 4xx: the request was rejected
+    │   ├── NotFoundError          4200, 4314 / HTTP 404
+    │   ├── ConflictError          4016 / HTTP 409: another chat runs in this conversation
+    │   ├── RateLimitError         HTTP 429, 4009, 4020, 4013 (ambiguous): retry later
+    │   ├── QuotaExhaustedError    4008, 4011, 4019, 4022, 4028: balance or quota used up
+    │   └── ServerError            5000 / HTTP 5xx
+    ├── TransportError             no usable HTTP answer (.phase: connect, send, headers, read)
+    │   └── TransportTimeoutError  the same, because a timeout expired (also a TimeoutError)
+    ├── ResponseValidationError    an answer that does not have the documented shape
+    ├── StreamError                a stream ended badly; .partial holds what was received
+    │   ├── StreamErrorEvent       the server sent an ``error`` / ``Error`` event (.code, .msg)
+    │   ├── IncompleteStreamError  the body ended before the terminal event
+    │   ├── StreamInterruptedError the connection failed mid-stream
+    │   └── InvalidEventError      an event's data could not be decoded (also a validation error)
+    ├── ChatFailedError            the chat ended with status ``failed`` (.last_error, .chat)
+    └── ChatPollTimeoutError       create_and_poll passed its deadline (the chat was cancelled)
+
+Which :class:`APIError` subclass is raised is chosen from the envelope ``code`` first (Coze
+sends most business errors with HTTP 200) and from the HTTP status when the code is absent or
+unknown; the table is :data:`CODE_TO_ERROR` / :data:`STATUS_TO_ERROR`. Every error that comes
+from an answer carries ``logid`` (from the ``x-tt-logid`` header or ``detail.logid``): quote
+it when asking Coze support about a call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .models.chat import Chat, LastError
+
+__all__ = [
+    "CODE_TO_ERROR",
+    "STATUS_TO_ERROR",
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatFailedError",
+    "ChatPollTimeoutError",
+    "ConflictError",
+    "CozeError",
+    "IncompleteStreamError",
+    "InvalidArgumentError",
+    "InvalidEventError",
+    "LocalRateLimitError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "QuotaExhaustedError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "ResponseValidationError",
+    "ServerError",
+    "StreamError",
+    "StreamErrorEvent",
+    "StreamInterruptedError",
+    "TransportError",
+    "TransportTimeoutError",
+    "error_class_for",
+]
+
+
+class CozeError(Exception):
+    """Base class of every error raised by ``coze_async``."""
+
+    logid: str | None = None
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text or type(self).__name__
+
+
+class InvalidArgumentError(CozeError, ValueError):
+    """An argument is invalid; raised before anything is sent. The message names it."""
+
+
+class RequestTooLargeError(CozeError):
+    """The request body exceeds Coze's limit for this API; nothing was sent.
+
+    Attributes: ``size`` (bytes of the encoded body) and ``limit`` (bytes).
+    """
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
+class LocalRateLimitError(CozeError):
+    """The client-side limiter refused the call (acquire timeout or lifetime budget)."""
+
+
+class APIError(CozeError):
+    """Coze answered with an error.
+
+    Attributes: ``code`` (envelope code, or ``None`` when the body had none), ``msg`` (the
+    server's message), ``logid``, ``http_status``, ``debug_url`` (workflow runs) and ``body``
+    (the decoded JSON body, when there was one).
+    """
+
+    def __init__(
+        self,
+        msg: str,
+        *,
+        code: int | None = None,
+        logid: str | None = None,
+        http_status: int | None = None,
+        debug_url: str | None = None,
+        body: Any = None,
+        hint: str | None = None,
+    ) -> None:
+        self.code = code
+        self.msg = msg
+        self.logid = logid
+        self.http_status = http_status
+        self.debug_url = debug_url
+        self.body = body
+        self.hint = hint
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = []
+        if self.code is not None:
+            parts.append(f"code={self.code}")
+        if self.http_status is not None and self.http_status != 200:
+            parts.append(f"http_status={self.http_status}")
+        head = f"[{', '.join(parts)}] " if parts else ""
+        text = f"{head}{self.msg or 'no message'}"
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        if self.logid:
+            text += f" (logid={self.logid})"
+        return text
+
+
+class AuthenticationError(APIError):
+    """4100 / HTTP 401: the token is invalid, expired or issued for the other region."""
+
+
+class PermissionDeniedError(APIError):
+    """4101 / HTTP 403 / 6003: the token or the plan does not allow this call."""
+
+
+class BadRequestError(APIError):
+    """The request was rejected as invalid (4000-class codes, other HTTP 4xx)."""
+
+
+class NotFoundError(APIError):
+    """The resource does not exist or is not visible to this token (4200, 4314, HTTP 404)."""
+
+
+class ConflictError(APIError):
+    """4016: another chat is already running in this conversation."""
+
+
+class RateLimitError(APIError):
+    """The server rejected the call for rate (HTTP 429, 4009, 4020, 4013); retry later."""
+
+
+class QuotaExhaustedError(APIError):
+    """A balance or quota is used up (4008, 4011, 4019, 4022, 4028); retrying will not help."""
+
+
+class ServerError(APIError):
+    """Coze failed internally (5000, HTTP 5xx)."""
+
+
+class TransportError(CozeError):
+    """No usable HTTP answer was received.
+
+    ``phase`` says how far the call got: ``"connect"`` (never reached the server, always safe
+    to retry), ``"send"``, ``"headers"`` (waiting for the response) or ``"read"``.
+    """
+
+    def __init__(self, message: str, *, phase: str, logid: str | None = None) -> None:
+        super().__init__(message)
+        self.phase = phase
+        self.logid = logid
+
+
+class TransportTimeoutError(TransportError, TimeoutError):
+    """A connect, read or total timeout expired."""
+
+
+class ResponseValidationError(CozeError):
+    """The server's answer does not have the documented shape.
+
+    ``path`` names where (e.g. ``$.data.usage.token_count``) when known; ``body`` is the raw
+    text or decoded JSON so nothing received is lost.
+    """
+
+    def __init__(
+        self, message: str, *, logid: str | None = None, path: str | None = None, body: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.logid = logid
+        self.path = path
+        self.body = body
+
+
+class StreamError(CozeError):
+    """A stream ended abnormally. ``partial`` is the stream's snapshot at that moment.
+
+    ``partial`` always holds everything the stream delivered before the failure (for a chat
+    stream: the chat object, completed messages and the text of the message in progress), so
+    that no received content is lost with the error.
+    """
+
+    def __init__(self, message: str, *, partial: Any, logid: str | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+        self.logid = logid
+
+
+class StreamErrorEvent(StreamError):
+    """The server sent an ``error`` (chat) or ``Error`` (workflow) event.
+
+    ``code`` and ``msg`` come from the event; ``http_status`` is the stream's status (200).
+    """
+
+    def __init__(
+        self,
+        msg: str,
+        *,
+        code: int | None,
+        partial: Any,
+        logid: str | None = None,
+        http_status: int | None = None,
+        data: Any = None,
+    ) -> None:
+        self.code = code
+        self.msg = msg
+        self.http_status = http_status
+        self.data = data
+        text = f"stream error event: [code={code}] {msg or 'no message'}"
+        if logid:
+            text += f" (logid={logid})"
+        super().__init__(text, partial=partial, logid=logid)
+
+
+class IncompleteStreamError(StreamError):
+    """The body ended before the stream's terminal event (``done`` / ``Done``).
+
+    ``tail`` is the undispatched event the body ended in the middle of, if any.
+    """
+
+    def __init__(
+        self, message: str, *, partial: Any, logid: str | None = None, tail: Any = None
+    ) -> None:
+        super().__init__(message, partial=partial, logid=logid)
+        self.tail = tail
+
+
+class StreamInterruptedError(StreamError):
+    """The connection failed or timed out mid-stream. ``__cause__`` is the transport error."""
+
+
+class InvalidEventError(StreamError, ResponseValidationError):
+    """An event's data could not be decoded. ``event`` and ``data`` hold what was received."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial: Any,
+        event: str,
+        data: str,
+        logid: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        StreamError.__init__(self, message, partial=partial, logid=logid)
+        self.path = path
+        self.body = data
+        self.event = event
+        self.data = data
+
+
+class ChatFailedError(CozeError):
+    """The chat ended with status ``failed``.
+
+    ``chat`` is the failed chat, ``last_error`` its error, ``code``/``msg`` shortcuts to it
+    (e.g. 4028 when the free quota is used up), and ``partial`` the stream snapshot when the
+    failure was seen on a stream.
+    """
+
+    def __init__(
+        self,
+        chat: Chat,
+        *,
+        logid: str | None = None,
+        partial: Any = None,
+    ) -> None:
+        self.chat = chat
+        self.last_error: LastError | None = chat.last_error
+        self.code = chat.last_error.code if chat.last_error is not None else None
+        self.msg = chat.last_error.msg if chat.last_error is not None else ""
+        self.logid = logid
+        self.partial = partial
+        text = f"chat {chat.id} failed: [code={self.code}] {self.msg or 'no message'}"
+        if logid:
+            text += f" (logid={logid})"
+        super().__init__(text)
+
+
+class ChatPollTimeoutError(CozeError, TimeoutError):
+    """``create_and_poll`` ran past its deadline and cancelled the chat (``chat``: last state)."""
+
+    def __init__(self, message: str, *, chat: Chat, logid: str | None = None) -> None:
+        super().__init__(message)
+        self.chat = chat
+        self.logid = logid
+
+
+#: Envelope code -> error class. Codes not listed fall back to the HTTP status, then to the
+#: code's class (4xxx -> BadRequestError, 5xxx -> ServerError).
+CODE_TO_ERROR: dict[int, type[APIError]] = {
+    4100: AuthenticationError,
+    4101: PermissionDeniedError,
+    6003: PermissionDeniedError,
+    4200: NotFoundError,
+    4314: NotFoundError,
+    4016: ConflictError,
+    4009: RateLimitError,
+    4013: RateLimitError,
+    4020: RateLimitError,
+    4008: QuotaExhaustedError,
+    4011: QuotaExhaustedError,
+    4019: QuotaExhaustedError,
+    4022: QuotaExhaustedError,
+    4028: QuotaExhaustedError,
+    5000: ServerError,
+}
+
+#: HTTP status -> error class, used when the body has no (known) code.
+STATUS_TO_ERROR: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: BadRequestError,
+    429: RateLimitError,
+}
+
+
+def error_class_for(code: int | None, http_status: int | None) -> type[APIError]:
+    """Pick the :class:`APIError` subclass for an envelope ``code`` and an HTTP status."""
+    if code is not None and code in CODE_TO_ERROR:
+        return CODE_TO_ERROR[code]
+    if http_status is not None:
+        if http_status in STATUS_TO_ERROR:
+            return STATUS_TO_ERROR[http_status]
+        if http_status >= 500:
+            return ServerError
+        if 400 <= http_status < 500:
+            return BadRequestError
+    if code is not None:
+        if 4000 <= code < 5000:
+            return BadRequestError
+        if 5000 <= code < 6000:
+            return ServerError
+    return APIError

@@ -1,0 +1,59 @@
+"""Shared plumbing for resources: the escape hatches every call accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ..config import Timeouts
+from ..errors import InvalidArgumentError
+from ..transport import Call, Transport
+
+__all__ = ["Resource", "require_id"]
+
+
+def require_id(name: str, value: object) -> str:
+    """Check that an id argument is a non-empty string (ints are accepted and converted)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgumentError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+class Resource:
+    """Base of the resource classes: holds the transport and builds :class:`Call` objects."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    @staticmethod
+    def _call(
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        idempotent: bool,
+        extra_headers: Mapping[str, str] | None,
+        extra_query: Mapping[str, str] | None,
+        extra_body: Mapping[str, Any] | None,
+        timeouts: Timeouts | None = None,
+    ) -> Call:
+        return Call(
+            method=method,
+            path=path,
+            params=params,
+            json=json,
+            idempotent=idempotent,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+            timeouts=timeouts,
+        )
+
+    @staticmethod
+    def _with_logid(obj: Any, logid: str | None) -> Any:
+        return attrs.evolve(obj, logid=logid) if logid is not None else obj

@@ -1,0 +1,523 @@
+"""``coze.chat``: the v3 chat API (coze-api.md §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio
+
+from ..config import Timeouts
+from ..errors import (
+    APIError,
+    ChatFailedError,
+    ChatPollTimeoutError,
+    InvalidArgumentError,
+    ResponseValidationError,
+)
+from ..models.chat import Chat, ChatPoll, ChatStatus, Message, ToolOutput
+from ..models.converter import structure
+from ..streaming import ChatStream
+from ._base import Resource, require_id
+
+__all__ = ["ChatMessages", "ChatResource"]
+
+_PUBLISH_STATUSES = ("published_online", "unpublished_draft")
+_EXTRA_PARAM_KEYS = frozenset({"latitude", "longitude"})
+
+
+class ChatMessages(list[Message]):
+    """The messages of a chat (a ``list``), with the call's ``logid``."""
+
+    logid: str | None = None
+
+
+def _check_str_map(name: str, value: Mapping[str, str] | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError(f"{name} must be a mapping of str to str")
+    for k, v in value.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise InvalidArgumentError(f"{name}[{k!r}]: keys and values must be strings")
+    return dict(value)
+
+
+def _check_messages(messages: Sequence[Message] | None) -> list[dict[str, Any]]:
+    if messages is None:
+        return []
+    if isinstance(messages, str | Message):
+        raise InvalidArgumentError("messages must be a list of Message, e.g. [Message.user('hi')]")
+    items = list(messages)
+    if len(items) > 100:
+        raise InvalidArgumentError(f"messages: at most 100 messages allowed, got {len(items)}")
+    for index, m in enumerate(items):
+        if not isinstance(m, Message):
+            raise InvalidArgumentError(
+                f"messages[{index}] must be a Message (use Message.user(...)), "
+                f"got {type(m).__name__}"
+            )
+        if m.role not in ("user", "assistant"):
+            raise InvalidArgumentError(f"messages[{index}].role must be 'user' or 'assistant'")
+        if m.type == "question" and m.role != "user":
+            raise InvalidArgumentError(f"messages[{index}]: type 'question' needs role 'user'")
+        if not m.content:
+            raise InvalidArgumentError(f"messages[{index}].content must not be empty")
+    # A media-only object_string message must sit next to a plain-text message (else 4000).
+    for index, m in enumerate(items):
+        if m.is_object_string and not any(i.get("type") == "text" for i in m.content_items()):
+            neighbours = items[max(0, index - 1) : index] + items[index + 1 : index + 2]
+            if not any(n.content_type == "text" for n in neighbours):
+                raise InvalidArgumentError(
+                    f"messages[{index}]: a message with only files/images must be next to a "
+                    "plain-text message"
+                )
+    return [m.to_request() for m in items]
+
+
+class ChatResource(Resource):
+    """The chat API: create, stream, retrieve, list messages, cancel, tool outputs."""
+
+    def _chat_body(
+        self,
+        *,
+        bot_id: str,
+        user_id: str,
+        messages: Sequence[Message] | None,
+        stream: bool,
+        custom_variables: Mapping[str, str] | None,
+        auto_save_history: bool,
+        meta_data: Mapping[str, str] | None,
+        extra_params: Mapping[str, str] | None,
+        parameters: Mapping[str, Any] | None,
+        shortcut_command: Mapping[str, Any] | None,
+        enable_card: bool | None,
+        publish_status: str | None,
+        bot_version: str | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "bot_id": require_id("bot_id", bot_id),
+            "user_id": require_id("user_id", user_id),
+            "stream": stream,
+            "auto_save_history": bool(auto_save_history),
+            "additional_messages": _check_messages(messages),
+        }
+        if not stream and not auto_save_history:
+            raise InvalidArgumentError(
+                "auto_save_history=False needs stream=True (Coze answers 4007 otherwise)"
+            )
+        if custom_variables is not None:
+            body["custom_variables"] = _check_str_map("custom_variables", custom_variables)
+        if meta_data is not None:
+            from ..models.chat import _check_meta_data
+
+            body["meta_data"] = _check_meta_data(meta_data, "meta_data")
+        if extra_params is not None:
+            checked = _check_str_map("extra_params", extra_params) or {}
+            unknown = set(checked) - _EXTRA_PARAM_KEYS
+            if unknown:
+                raise InvalidArgumentError(
+                    f"extra_params only accepts latitude and longitude, got {sorted(unknown)}"
+                )
+            body["extra_params"] = checked
+        if parameters is not None:
+            body["parameters"] = dict(parameters)
+        if shortcut_command is not None:
+            if not isinstance(shortcut_command, Mapping) or not shortcut_command.get("command_id"):
+                raise InvalidArgumentError("shortcut_command needs a command_id")
+            body["shortcut_command"] = dict(shortcut_command)
+        if enable_card is not None:
+            body["enable_card"] = enable_card
+        if publish_status is not None:
+            if publish_status not in _PUBLISH_STATUSES:
+                raise InvalidArgumentError(
+                    f"publish_status must be one of {_PUBLISH_STATUSES}, got {publish_status!r}"
+                )
+            body["publish_status"] = publish_status
+        if bot_version is not None:
+            if publish_status == "unpublished_draft":
+                raise InvalidArgumentError(
+                    "bot_version cannot be combined with publish_status='unpublished_draft'"
+                )
+            body["bot_version"] = require_id("bot_version", bot_version)
+        return body
+
+    async def create(
+        self,
+        *,
+        bot_id: str,
+        user_id: str,
+        messages: Sequence[Message] | None = None,
+        conversation_id: str | None = None,
+        custom_variables: Mapping[str, str] | None = None,
+        auto_save_history: bool = True,
+        meta_data: Mapping[str, str] | None = None,
+        extra_params: Mapping[str, str] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        shortcut_command: Mapping[str, Any] | None = None,
+        enable_card: bool | None = None,
+        publish_status: str | None = None,
+        bot_version: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> Chat:
+        """Start a chat without streaming; returns the chat (usually ``in_progress``).
+
+        Poll it with :meth:`retrieve` or use :meth:`create_and_poll`. Not retried after it may
+        have reached the server: a retried chat would be a second, billed chat.
+        """
+        body = self._chat_body(
+            bot_id=bot_id,
+            user_id=user_id,
+            messages=messages,
+            stream=False,
+            custom_variables=custom_variables,
+            auto_save_history=auto_save_history,
+            meta_data=meta_data,
+            extra_params=extra_params,
+            parameters=parameters,
+            shortcut_command=shortcut_command,
+            enable_card=enable_card,
+            publish_status=publish_status,
+            bot_version=bot_version,
+        )
+        params = (
+            {"conversation_id": require_id("conversation_id", conversation_id)}
+            if conversation_id is not None
+            else None
+        )
+        env = await self._transport.request(
+            self._call(
+                "POST",
+                "/v3/chat",
+                params=params,
+                json=body,
+                idempotent=False,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                timeouts=timeouts,
+            )
+        )
+        chat = structure(env.field("data"), Chat, logid=env.logid, what="$.data")
+        return self._with_logid(chat, env.logid)  # type: ignore[no-any-return]
+
+    def stream(
+        self,
+        *,
+        bot_id: str,
+        user_id: str,
+        messages: Sequence[Message] | None = None,
+        conversation_id: str | None = None,
+        custom_variables: Mapping[str, str] | None = None,
+        auto_save_history: bool = True,
+        meta_data: Mapping[str, str] | None = None,
+        extra_params: Mapping[str, str] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        shortcut_command: Mapping[str, Any] | None = None,
+        enable_card: bool | None = None,
+        publish_status: str | None = None,
+        bot_version: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> ChatStream:
+        """Start a streaming chat. Nothing is sent until ``async with`` / ``async for``.
+
+        Arguments are checked now, so a bad argument raises here, before anything is sent.
+        """
+        body = self._chat_body(
+            bot_id=bot_id,
+            user_id=user_id,
+            messages=messages,
+            stream=True,
+            custom_variables=custom_variables,
+            auto_save_history=auto_save_history,
+            meta_data=meta_data,
+            extra_params=extra_params,
+            parameters=parameters,
+            shortcut_command=shortcut_command,
+            enable_card=enable_card,
+            publish_status=publish_status,
+            bot_version=bot_version,
+        )
+        params = (
+            {"conversation_id": require_id("conversation_id", conversation_id)}
+            if conversation_id is not None
+            else None
+        )
+        call = self._call(
+            "POST",
+            "/v3/chat",
+            params=params,
+            json=body,
+            idempotent=False,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+            timeouts=timeouts,
+        )
+        return ChatStream(self._transport, call, canceller=self._cancel_for_stream)
+
+    async def _cancel_for_stream(self, conversation_id: str, chat_id: str) -> Chat:
+        return await self.cancel(conversation_id=conversation_id, chat_id=chat_id)
+
+    async def retrieve(
+        self,
+        *,
+        conversation_id: str,
+        chat_id: str,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> Chat:
+        """Get a chat's current state (``GET /v3/chat/retrieve``)."""
+        env = await self._transport.request(
+            self._call(
+                "GET",
+                "/v3/chat/retrieve",
+                params={
+                    "conversation_id": require_id("conversation_id", conversation_id),
+                    "chat_id": require_id("chat_id", chat_id),
+                },
+                idempotent=True,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=None,
+                timeouts=timeouts,
+            )
+        )
+        chat = structure(env.field("data"), Chat, logid=env.logid, what="$.data")
+        return self._with_logid(chat, env.logid)  # type: ignore[no-any-return]
+
+    async def messages(
+        self,
+        *,
+        conversation_id: str,
+        chat_id: str,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> ChatMessages:
+        """List a chat's messages (all but the user's query): answers, tool calls, follow-ups."""
+        env = await self._transport.request(
+            self._call(
+                "GET",
+                "/v3/chat/message/list",
+                params={
+                    "conversation_id": require_id("conversation_id", conversation_id),
+                    "chat_id": require_id("chat_id", chat_id),
+                },
+                idempotent=True,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=None,
+                timeouts=timeouts,
+            )
+        )
+        data = env.field("data")
+        if data is None:
+            data = []
+        if not isinstance(data, list):
+            raise ResponseValidationError(
+                "expected a list of messages under data", logid=env.logid, body=env.body
+            )
+        out = ChatMessages(
+            structure(item, Message, logid=env.logid, what=f"$.data[{i}]")
+            for i, item in enumerate(data)
+        )
+        out.logid = env.logid
+        return out
+
+    async def cancel(
+        self,
+        *,
+        conversation_id: str,
+        chat_id: str,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> Chat:
+        """Cancel a ``created``/``in_progress`` chat (4104 -> ``BadRequestError`` otherwise)."""
+        env = await self._transport.request(
+            self._call(
+                "POST",
+                "/v3/chat/cancel",
+                json={
+                    "conversation_id": require_id("conversation_id", conversation_id),
+                    "chat_id": require_id("chat_id", chat_id),
+                },
+                idempotent=True,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                timeouts=timeouts,
+            )
+        )
+        chat = structure(env.field("data"), Chat, logid=env.logid, what="$.data")
+        return self._with_logid(chat, env.logid)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _tool_outputs(tool_outputs: Sequence[ToolOutput]) -> list[dict[str, str]]:
+        items = list(tool_outputs)
+        if not items:
+            raise InvalidArgumentError("tool_outputs must not be empty")
+        out = []
+        for index, t in enumerate(items):
+            if not isinstance(t, ToolOutput):
+                raise InvalidArgumentError(
+                    f"tool_outputs[{index}] must be a ToolOutput, got {type(t).__name__}"
+                )
+            if not isinstance(t.output, str):
+                raise InvalidArgumentError(f"tool_outputs[{index}].output must be a string")
+            out.append(
+                {"tool_call_id": require_id("tool_call_id", t.tool_call_id), "output": t.output}
+            )
+        return out
+
+    async def submit_tool_outputs(
+        self,
+        *,
+        conversation_id: str,
+        chat_id: str,
+        tool_outputs: Sequence[ToolOutput],
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> Chat:
+        """Answer a ``requires_action`` chat's tool calls without streaming."""
+        env = await self._transport.request(
+            self._call(
+                "POST",
+                "/v3/chat/submit_tool_outputs",
+                params={
+                    "conversation_id": require_id("conversation_id", conversation_id),
+                    "chat_id": require_id("chat_id", chat_id),
+                },
+                json={"tool_outputs": self._tool_outputs(tool_outputs), "stream": False},
+                idempotent=False,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                timeouts=timeouts,
+            )
+        )
+        chat = structure(env.field("data"), Chat, logid=env.logid, what="$.data")
+        return self._with_logid(chat, env.logid)  # type: ignore[no-any-return]
+
+    def submit_tool_outputs_stream(
+        self,
+        *,
+        conversation_id: str,
+        chat_id: str,
+        tool_outputs: Sequence[ToolOutput],
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> ChatStream:
+        """Answer a ``requires_action`` chat's tool calls and stream the rest of the chat."""
+        call = self._call(
+            "POST",
+            "/v3/chat/submit_tool_outputs",
+            params={
+                "conversation_id": require_id("conversation_id", conversation_id),
+                "chat_id": require_id("chat_id", chat_id),
+            },
+            json={"tool_outputs": self._tool_outputs(tool_outputs), "stream": True},
+            idempotent=False,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+            timeouts=timeouts,
+        )
+        return ChatStream(self._transport, call, canceller=self._cancel_for_stream)
+
+    async def create_and_poll(
+        self,
+        *,
+        bot_id: str,
+        user_id: str,
+        messages: Sequence[Message] | None = None,
+        conversation_id: str | None = None,
+        custom_variables: Mapping[str, str] | None = None,
+        meta_data: Mapping[str, str] | None = None,
+        extra_params: Mapping[str, str] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        shortcut_command: Mapping[str, Any] | None = None,
+        enable_card: bool | None = None,
+        publish_status: str | None = None,
+        bot_version: str | None = None,
+        poll_interval: float = 1.0,
+        timeout: float | None = 300.0,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> ChatPoll:
+        """Create a chat, poll it until it leaves ``created``/``in_progress``, list its messages.
+
+        * completed / requires_action -> :class:`ChatPoll` with the chat and its messages;
+        * failed -> :class:`ChatFailedError` carrying ``last_error`` (e.g. 4028, quota used up);
+        * past ``timeout`` seconds -> the chat is cancelled and :class:`ChatPollTimeoutError`
+          is raised with its last state.
+        """
+        if poll_interval <= 0:
+            raise InvalidArgumentError("poll_interval must be > 0")
+        if timeout is not None and timeout <= 0:
+            raise InvalidArgumentError("timeout must be > 0 or None")
+        deadline = None if timeout is None else anyio.current_time() + timeout
+        chat = await self.create(
+            bot_id=bot_id,
+            user_id=user_id,
+            messages=messages,
+            conversation_id=conversation_id,
+            custom_variables=custom_variables,
+            meta_data=meta_data,
+            extra_params=extra_params,
+            parameters=parameters,
+            shortcut_command=shortcut_command,
+            enable_card=enable_card,
+            publish_status=publish_status,
+            bot_version=bot_version,
+            extra_headers=extra_headers,
+        )
+        while chat.status in (ChatStatus.CREATED, ChatStatus.IN_PROGRESS):
+            now = anyio.current_time()
+            if deadline is not None and now >= deadline:
+                chat = await self._cancel_on_deadline(chat, extra_headers)
+                if chat.status in (ChatStatus.CREATED, ChatStatus.IN_PROGRESS, "canceled"):
+                    raise ChatPollTimeoutError(
+                        f"chat {chat.id} did not finish within {timeout} s; it was cancelled",
+                        chat=chat,
+                        logid=chat.logid,
+                    )
+                break
+            wait = poll_interval if deadline is None else min(poll_interval, deadline - now)
+            await anyio.sleep(wait)
+            chat = await self.retrieve(
+                conversation_id=chat.conversation_id, chat_id=chat.id, extra_headers=extra_headers
+            )
+        if chat.status == ChatStatus.FAILED:
+            raise ChatFailedError(chat, logid=chat.logid)
+        found = await self.messages(
+            conversation_id=chat.conversation_id, chat_id=chat.id, extra_headers=extra_headers
+        )
+        return ChatPoll(chat=chat, messages=tuple(found))
+
+    async def _cancel_on_deadline(
+        self, chat: Chat, extra_headers: Mapping[str, str] | None
+    ) -> Chat:
+        try:
+            return await self.cancel(
+                conversation_id=chat.conversation_id, chat_id=chat.id, extra_headers=extra_headers
+            )
+        except APIError as exc:
+            if exc.code != 4104:
+                raise
+            # It finished between the last poll and the cancel: use its real final state.
+            return await self.retrieve(
+                conversation_id=chat.conversation_id, chat_id=chat.id, extra_headers=extra_headers
+            )

@@ -1,0 +1,362 @@
+"""The stream object: one cursor over an SSE response, with several views.
+
+``EventStream`` is opened lazily: nothing is sent until ``async with`` or the first
+``async for``. Opening acquires quota (when a limiter is configured), POSTs, and waits for the
+headers; from then on the response belongs to the stream, which releases it on every way out:
+the terminal event, an error, ``break``, an exception in the caller's loop body, cancellation,
+``aclose()``, or garbage collection. ``aclose()`` is idempotent and shielded from cancellation.
+
+Terminal rules (design.md §3):
+
+* ``done`` -> normal end; the ``Done`` event (and its payload) is yielded last;
+* ``error`` event -> :class:`StreamErrorEvent` carrying the partial snapshot;
+* the body ends before the terminal event -> :class:`IncompleteStreamError` (partial kept);
+* the connection fails or times out mid-stream -> :class:`StreamInterruptedError`;
+* an unknown event name -> :class:`UnknownEvent`, never dropped, never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import aiohttp
+import anyio
+
+from ._json import loads
+from .errors import (
+    APIError,
+    ChatFailedError,
+    CozeError,
+    IncompleteStreamError,
+    InvalidEventError,
+    StreamError,
+    StreamErrorEvent,
+    StreamInterruptedError,
+)
+from .models.chat import Chat, ChatStatus, MessageType
+from .models.events import ChatEvent, ChatSnapshot, Done, MessageDelta, accumulate_chat
+from .models.wire import chat_event_from_sse
+from .sse import ServerSentEvent, SSEDecoder
+from .transport import Call, Transport
+
+__all__ = ["ChatStream", "EventStream"]
+
+E = TypeVar("E")
+S = TypeVar("S")
+
+_TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+class EventStream(Generic[E, S]):
+    """Base of the chat and workflow streams: lifecycle, reading, terminal rules.
+
+    Subclasses supply ``_parse`` (one SSE event -> a typed event, or raise), ``_accumulate``
+    and ``_eof_is_end`` (whether the body may end here without the terminal event).
+    """
+
+    def __init__(self, transport: Transport, call: Call, snapshot: S) -> None:
+        self._transport = transport
+        self._call = call
+        self._snapshot = snapshot
+        self._resp: aiohttp.ClientResponse | None = None
+        self._decoder = SSEDecoder()
+        self._queue: deque[ServerSentEvent] = deque()
+        self._opened = False
+        self._finished = False  # the terminal event was handed out or the body ended cleanly
+        self._closed = False
+        self._error: BaseException | None = None
+        self._logid: str | None = None
+        self._http_status: int | None = None
+
+    # -- public state ----------------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> S:
+        """Everything received so far, accumulated (updated as events are consumed)."""
+        return self._snapshot
+
+    @property
+    def logid(self) -> str | None:
+        """The ``x-tt-logid`` of the stream's response (``None`` before it is opened)."""
+        return self._logid
+
+    @property
+    def http_status(self) -> int | None:
+        """The HTTP status of the stream's response."""
+        return self._http_status
+
+    @property
+    def closed(self) -> bool:
+        """True once the stream has released its connection for good."""
+        return self._closed
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def _open(self) -> None:
+        if self._opened:
+            return
+        self._opened = True
+        resp = await self._transport.open_stream(self._call)
+        # From here the response is ours: close it if we are closed or cancelled meanwhile.
+        self._resp = resp
+        self._logid = resp.headers.get("x-tt-logid")
+        self._http_status = resp.status
+        if self._closed:
+            self._release()
+
+    async def __aenter__(self) -> EventStream[E, S]:
+        try:
+            await self._open()
+        except BaseException:
+            self._closed = True
+            self._release()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Release the connection. Idempotent, and never interrupted by cancellation.
+
+        It contains no checkpoint (releasing an aiohttp response is synchronous), so a
+        cancelled task still runs it to the end.
+        """
+        self._closed = True
+        self._release()
+
+    def _release(self) -> None:
+        resp, self._resp = self._resp, None
+        if resp is not None:
+            # release() returns a fully read connection to the pool and closes a partly read
+            # one (aiohttp checks); close() always drops it. Both are synchronous, so this is
+            # safe under cancellation and from __del__.
+            if self._finished:
+                resp.release()
+            else:
+                resp.close()
+
+    def __del__(self) -> None:
+        # A stream iterated without ``async with`` and abandoned: drop its connection now
+        # rather than leaving it to aiohttp's own finalizer.
+        resp = getattr(self, "_resp", None)
+        if resp is not None and not resp.closed:
+            resp.close()
+
+    # -- iteration -------------------------------------------------------------------------
+
+    def __aiter__(self) -> EventStream[E, S]:
+        return self
+
+    async def __anext__(self) -> E:
+        while True:
+            if self._queue:
+                sse = self._queue.popleft()
+                event = self._handle(sse)
+                if event is not None:
+                    return event
+                continue
+            if self._finished or self._closed or self._error is not None:
+                self._release()
+                raise StopAsyncIteration
+            if not self._opened:
+                await self.__aenter__()
+            await self._read()
+
+    async def _read(self) -> None:
+        resp = self._resp
+        if resp is None:  # closed while opening
+            raise StopAsyncIteration
+        try:
+            chunk = await resp.content.readany()
+        except _TRANSPORT_ERRORS as exc:
+            raise self._fail(
+                StreamInterruptedError(
+                    f"the connection failed mid-stream after {self._count()} events: "
+                    f"{type(exc).__name__}: {exc or 'timeout'}",
+                    partial=self._snapshot,
+                    logid=self._logid,
+                )
+            ) from exc
+        except BaseException:
+            # Cancellation (or anything else) while waiting: the connection state is unknown.
+            self._release()
+            raise
+        if chunk:
+            self._queue.extend(self._decoder.feed(chunk))
+            return
+        tail = self._decoder.close()
+        if self._eof_is_end():
+            self._finished = True
+            self._release()
+            raise StopAsyncIteration
+        raise self._fail(
+            IncompleteStreamError(
+                f"the stream ended after {self._count()} events without its terminal event",
+                partial=self._snapshot,
+                logid=self._logid,
+                tail=tail,
+            )
+        )
+
+    def _fail(self, exc: StreamError) -> StreamError:
+        self._error = exc
+        self._release()
+        return exc
+
+    def _handle(self, sse: ServerSentEvent) -> E | None:
+        try:
+            event = self._parse(sse)
+        except StreamError as exc:
+            raise self._fail(exc) from exc.__cause__
+        except (ValueError, TypeError, KeyError, CozeError) as exc:
+            raise self._fail(
+                InvalidEventError(
+                    f"cannot decode {sse.event!r} event: {exc}",
+                    partial=self._snapshot,
+                    event=sse.event,
+                    data=sse.data,
+                    logid=self._logid,
+                )
+            ) from exc
+        if event is None:
+            return None
+        self._snapshot = self._accumulate(self._snapshot, event)
+        return event
+
+    # -- subclass hooks --------------------------------------------------------------------
+
+    def _parse(self, sse: ServerSentEvent) -> E | None:
+        raise NotImplementedError
+
+    def _accumulate(self, snapshot: S, event: E) -> S:
+        raise NotImplementedError
+
+    def _eof_is_end(self) -> bool:
+        raise NotImplementedError
+
+    def _count(self) -> int:
+        return 0
+
+    # -- views -----------------------------------------------------------------------------
+
+    async def until_done(self) -> S:
+        """Consume the remaining events and return the snapshot (re-raising a past error)."""
+        if self._error is not None:
+            raise self._error
+        async for _ in self:
+            pass
+        if self._error is not None:
+            raise self._error
+        return self._snapshot
+
+
+class ChatStream(EventStream[ChatEvent, ChatSnapshot]):
+    """A streaming chat (``/v3/chat``, submit_tool_outputs, chatflow).
+
+    Use it as ``async with coze.chat.stream(...) as stream: async for event in stream``.
+    Views over the same cursor: iterate typed events, :meth:`text` for answer deltas,
+    :attr:`snapshot` for the accumulated state, :meth:`final` for the end result, and
+    :meth:`cancel` to stop the chat on Coze's side too.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        call: Call,
+        *,
+        canceller: Callable[[str, str], Awaitable[Chat]] | None = None,
+    ) -> None:
+        super().__init__(transport, call, ChatSnapshot())
+        self._canceller = canceller
+
+    async def __aenter__(self) -> ChatStream:
+        await super().__aenter__()
+        return self
+
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    def _parse(self, sse: ServerSentEvent) -> ChatEvent:
+        if sse.event == "error":
+            raise self._error_event(sse)
+        event = chat_event_from_sse(sse.event, sse.data)
+        if type(event) is Done:
+            self._finished = True
+            self._queue.clear()  # nothing after done is part of this chat
+        return event
+
+    def _error_event(self, sse: ServerSentEvent) -> StreamErrorEvent:
+        code: int | None = None
+        msg = sse.data
+        data: Any = sse.data
+        with contextlib.suppress(ValueError):
+            data = loads(sse.data)
+        if isinstance(data, dict):
+            raw_code = data.get("code", data.get("error_code"))
+            code = (
+                raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
+            )
+            msg = str(data.get("msg") or data.get("error_message") or "")
+        return StreamErrorEvent(
+            msg,
+            code=code,
+            partial=self._snapshot,
+            logid=self._logid,
+            http_status=self._http_status,
+            data=data,
+        )
+
+    def _accumulate(self, snapshot: ChatSnapshot, event: ChatEvent) -> ChatSnapshot:
+        return accumulate_chat(snapshot, event)
+
+    def _eof_is_end(self) -> bool:
+        # Coze may end a failed or requires_action chat without ``done`` (a recorded failed
+        # chat does exactly that); any other early end means events were lost.
+        status = self._snapshot.status
+        return status in (ChatStatus.FAILED, ChatStatus.REQUIRES_ACTION)
+
+    def _count(self) -> int:
+        return self._snapshot.events
+
+    async def text(self) -> AsyncIterator[str]:
+        """Yield the answer's text deltas as they arrive (other events are consumed silently)."""
+        async for event in self:
+            if type(event) is MessageDelta and event.message.type in (MessageType.ANSWER, ""):
+                yield event.message.content
+
+    async def final(self) -> ChatSnapshot:
+        """Drain the stream and return the final snapshot.
+
+        Raises :class:`ChatFailedError` (with ``partial``) when the chat failed, and re-raises
+        the stream's error when it ended badly.
+        """
+        snapshot = await self.until_done()
+        if snapshot.failed and snapshot.chat is not None:
+            raise ChatFailedError(snapshot.chat, logid=self._logid, partial=snapshot)
+        return snapshot
+
+    async def cancel(self, *, timeout: float = 10.0) -> Chat | None:
+        """Stop reading, release the connection, and cancel the chat on Coze's side.
+
+        Closing a socket does not stop Coze from generating (and billing); this also calls
+        ``/v3/chat/cancel``. The cancel request is shielded from the caller's cancellation and
+        bounded by ``timeout``. Returns the cancelled chat, or ``None`` when there was nothing
+        to cancel (the chat id was not known yet, or the chat had already ended).
+        """
+        await self.aclose()
+        chat = self._snapshot.chat
+        if chat is None or self._canceller is None or chat.is_terminal:
+            return None
+        with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
+            try:
+                return await self._canceller(chat.conversation_id, chat.id)
+            except APIError as exc:
+                if exc.code == 4104:  # already completed / failed / requires_action
+                    return None
+                raise
+        return None

@@ -1,0 +1,466 @@
+"""The only module that talks to aiohttp: sending, the retry loop, envelopes, error mapping.
+
+A resource describes a call as a :class:`Call` and hands it to :class:`Transport`:
+
+* :meth:`Transport.request` sends a unary call and returns the decoded :class:`Envelope`;
+* :meth:`Transport.open_stream` sends a streaming call and returns the response once its
+  headers say ``text/event-stream``; the stream object reads the body.
+
+Both run the same retry loop, which never goes past the response headers (design.md §5):
+nothing is retried once a byte of a stream body may have been handed to the caller. Between
+"response received" and "returned", every exit path (including cancellation) closes the
+response, so a connection is never leaked.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import random
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import anyio
+import attrs
+
+from . import __about__
+from ._json import dumps, loads
+from .auth import Auth
+from .config import RetryPolicy, Timeouts
+from .errors import (
+    APIError,
+    AuthenticationError,
+    CozeError,
+    RateLimitError,
+    RequestTooLargeError,
+    ResponseValidationError,
+    TransportError,
+    TransportTimeoutError,
+    error_class_for,
+)
+
+__all__ = ["Call", "Envelope", "Transport", "backoff_enabled", "set_backoff_enabled"]
+
+logger = logging.getLogger("coze_async")
+
+#: Coze's request-body limits (coze-api.md §4): 20 MB for workflow APIs, 15 MB for the rest.
+DEFAULT_MAX_BODY = 15 * 1024 * 1024
+WORKFLOW_MAX_BODY = 20 * 1024 * 1024
+
+_BACKOFF = True
+
+
+def set_backoff_enabled(enabled: bool) -> None:
+    """Switch retry backoff sleeps on or off process-wide (``coze_async.testing`` uses it)."""
+    global _BACKOFF
+    _BACKOFF = enabled
+
+
+def backoff_enabled() -> bool:
+    """Whether retry backoff sleeps are on."""
+    return _BACKOFF
+
+
+@attrs.frozen(kw_only=True)
+class Call:
+    """A declarative description of one API call, built by a resource.
+
+    ``json`` is the request body (already without ``None`` values); ``idempotent`` decides
+    what may be retried; ``data_field`` names the envelope key that holds the result.
+    """
+
+    method: str
+    path: str
+    params: Mapping[str, str] | None = None
+    json: Any = None
+    idempotent: bool = False
+    stream: bool = False
+    max_body: int = DEFAULT_MAX_BODY
+    extra_headers: Mapping[str, str] | None = None
+    extra_query: Mapping[str, str] | None = None
+    extra_body: Mapping[str, Any] | None = None
+    timeouts: Timeouts | None = None
+    retry: RetryPolicy | None = None
+
+
+@attrs.frozen
+class Envelope:
+    """A decoded successful JSON answer: the whole ``body``, plus ``logid`` and ``http_status``."""
+
+    body: Any
+    logid: str | None
+    http_status: int
+
+    def field(self, name: str = "data") -> Any:
+        """The value under ``name`` (``None`` when the key is absent)."""
+        return self.body.get(name) if isinstance(self.body, dict) else None
+
+
+_TITLE_RE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _text_excerpt(raw: bytes, limit: int = 200) -> str:
+    match = _TITLE_RE.search(raw)
+    text = match.group(1) if match else raw
+    out = text.decode("utf-8", "replace").strip()
+    out = " ".join(out.split())
+    return out[:limit] + ("..." if len(out) > limit else "")
+
+
+def _parse_code(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _logid_from(headers: Mapping[str, str], body: Any) -> str | None:
+    logid = headers.get("x-tt-logid") or headers.get("X-Tt-Logid")
+    if logid:
+        return logid
+    if isinstance(body, dict):
+        detail = body.get("detail")
+        if isinstance(detail, dict) and isinstance(detail.get("logid"), str):
+            return str(detail["logid"])
+    return None
+
+
+class Transport:
+    """Sends :class:`Call` objects over one aiohttp session. Owned by ``AsyncCoze``."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: Auth,
+        timeouts: Timeouts,
+        retry: RetryPolicy,
+        session: aiohttp.ClientSession | None,
+        connection_limit: int = 100,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.timeouts = timeouts
+        self.retry = retry
+        self._session = session
+        self._owns_session = session is None
+        self._connection_limit = connection_limit
+        self._closed = False
+        self._user_agent = (
+            f"coze-async/{__about__.__version__} python/{platform.python_version()} "
+            f"aiohttp/{aiohttp.__version__}"
+        )
+        self._host = urlsplit(self.base_url).hostname or ""
+
+    # -- session ---------------------------------------------------------------------------
+
+    @property
+    def owns_session(self) -> bool:
+        """True when this transport created (and will close) the aiohttp session."""
+        return self._owns_session
+
+    @property
+    def session_open(self) -> bool:
+        """True when an owned session exists and is not closed yet."""
+        return self._session is not None and not self._session.closed
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise CozeError("this AsyncCoze has been closed")
+        if self._session is None:
+            # Created lazily, inside the running loop; no session-wide timeout: every request
+            # passes its own, so that a stream never inherits a total timeout.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connection_limit),
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the session if this transport owns it. Idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            with anyio.CancelScope(shield=True):
+                await session.close()
+
+    # -- building --------------------------------------------------------------------------
+
+    def _encode(self, call: Call) -> bytes | None:
+        body = call.json
+        if call.extra_body:
+            body = {**(body or {}), **call.extra_body}
+        if body is None:
+            return None
+        raw = dumps(body)
+        if len(raw) > call.max_body:
+            raise RequestTooLargeError(
+                f"{call.method} {call.path}: request body is {len(raw)} bytes, over Coze's "
+                f"limit of {call.max_body} bytes for this API; nothing was sent",
+                size=len(raw),
+                limit=call.max_body,
+            )
+        return raw
+
+    def _client_timeout(self, call: Call) -> aiohttp.ClientTimeout:
+        t = call.timeouts or self.timeouts
+        return aiohttp.ClientTimeout(
+            total=None if call.stream else t.total,
+            connect=t.pool,
+            sock_connect=t.connect,
+            sock_read=t.read,
+        )
+
+    def _params(self, call: Call) -> dict[str, str] | None:
+        if not call.params and not call.extra_query:
+            return None
+        return {**(call.params or {}), **(call.extra_query or {})}
+
+    # -- error mapping ---------------------------------------------------------------------
+
+    def _auth_hint(self) -> str:
+        if self._host.endswith("coze.cn"):
+            return (
+                "api.coze.cn rejected the token: a token issued on coze.com only works on "
+                "api.coze.com (base_url=COZE_COM_BASE_URL); otherwise it is expired or revoked"
+            )
+        if self._host.endswith("coze.com"):
+            return (
+                "api.coze.com rejected the token: a token issued on coze.cn only works on "
+                "api.coze.cn (base_url=COZE_CN_BASE_URL); otherwise it is expired or revoked"
+            )
+        return "check that the token is valid, not expired, and issued for this host's region"
+
+    def make_api_error(
+        self, *, code: int | None, msg: str, http_status: int, logid: str | None, body: Any
+    ) -> APIError:
+        """Build the :class:`APIError` subclass chosen from ``code`` and ``http_status``."""
+        cls = error_class_for(code, http_status)
+        hint = self._auth_hint() if cls is AuthenticationError else None
+        debug_url = body.get("debug_url") if isinstance(body, dict) else None
+        return cls(
+            msg,
+            code=code,
+            logid=logid,
+            http_status=http_status,
+            debug_url=debug_url if isinstance(debug_url, str) else None,
+            body=body,
+            hint=hint,
+        )
+
+    def decode(self, status: int, headers: Mapping[str, str], raw: bytes) -> Envelope:
+        """Decode a JSON answer; raise the mapped :class:`APIError` for an error envelope."""
+        try:
+            body = loads(raw) if raw else None
+        except ValueError:
+            body = None
+            logid = _logid_from(headers, None)
+            if status >= 400:
+                excerpt = _text_excerpt(raw)
+                raise self.make_api_error(
+                    code=None,
+                    msg=f"HTTP {status}: {excerpt}" if excerpt else f"HTTP {status}",
+                    http_status=status,
+                    logid=logid,
+                    body=raw.decode("utf-8", "replace"),
+                ) from None
+            raise ResponseValidationError(
+                f"expected a JSON body, got: {_text_excerpt(raw)!r}",
+                logid=logid,
+                body=raw.decode("utf-8", "replace"),
+            ) from None
+        logid = _logid_from(headers, body)
+        if isinstance(body, dict):
+            code = _parse_code(body.get("code"))
+            if code:
+                raise self.make_api_error(
+                    code=code,
+                    msg=str(body.get("msg") or ""),
+                    http_status=status,
+                    logid=logid,
+                    body=body,
+                )
+            if status >= 400:
+                # OAuth-style error bodies, or a gateway error with a JSON body and no code.
+                msg = str(
+                    body.get("error_message")
+                    or body.get("msg")
+                    or body.get("error_code")
+                    or f"HTTP {status}"
+                )
+                raise self.make_api_error(
+                    code=code, msg=msg, http_status=status, logid=logid, body=body
+                )
+        elif status >= 400:
+            raise self.make_api_error(
+                code=None, msg=f"HTTP {status}", http_status=status, logid=logid, body=body
+            )
+        return Envelope(body, logid, status)
+
+    # -- the retry loop --------------------------------------------------------------------
+
+    def _retryable(self, exc: Exception, call: Call, policy: RetryPolicy) -> bool:
+        safe = call.idempotent or policy.retry_unsafe
+        if isinstance(exc, RateLimitError):
+            return True
+        if isinstance(exc, APIError):
+            if exc.code is not None and exc.code in policy.rate_limit_codes:
+                return True
+            return safe and exc.http_status in policy.retry_statuses
+        if isinstance(exc, TransportError):
+            return exc.phase == "connect" or safe
+        return False
+
+    async def _send_once(self, call: Call, body: bytes | None) -> aiohttp.ClientResponse:
+        session = self._get_session()
+        headers = {
+            "Authorization": f"Bearer {await self.auth.token()}",
+            "User-Agent": self._user_agent,
+            "Accept": "text/event-stream" if call.stream else "application/json",
+        }
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if call.extra_headers:
+            headers.update(call.extra_headers)
+        try:
+            return await session.request(
+                call.method,
+                self.base_url + call.path,
+                params=self._params(call),
+                data=body,
+                headers=headers,
+                timeout=self._client_timeout(call),
+                allow_redirects=False,
+            )
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise TransportTimeoutError(
+                f"{call.method} {call.path}: timed out connecting to {self._host}", phase="connect"
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise TransportError(
+                f"{call.method} {call.path}: cannot connect to {self._host}: {exc.os_error}",
+                phase="connect",
+            ) from exc
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise TransportTimeoutError(
+                f"{call.method} {call.path}: timed out waiting for the response headers",
+                phase="headers",
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(
+                f"{call.method} {call.path}: connection failed before the response headers: "
+                f"{type(exc).__name__}: {exc}",
+                phase="headers",
+            ) from exc
+
+    async def _read_body(self, call: Call, resp: aiohttp.ClientResponse) -> bytes:
+        try:
+            return await resp.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise TransportTimeoutError(
+                f"{call.method} {call.path}: timed out reading the response body",
+                phase="read",
+                logid=resp.headers.get("x-tt-logid"),
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(
+                f"{call.method} {call.path}: connection failed while reading the body: "
+                f"{type(exc).__name__}: {exc}",
+                phase="read",
+                logid=resp.headers.get("x-tt-logid"),
+            ) from exc
+
+    async def _attempt(self, call: Call, body: bytes | None) -> Envelope | aiohttp.ClientResponse:
+        resp = await self._send_once(call, body)
+        try:
+            ctype = resp.headers.get("Content-Type", "")
+            if call.stream and resp.status == 200 and "event-stream" in ctype:
+                logger.debug(
+                    "%s %s -> %s stream logid=%s",
+                    call.method,
+                    call.path,
+                    resp.status,
+                    resp.headers.get("x-tt-logid"),
+                )
+                return resp
+            raw = await self._read_body(call, resp)
+            try:
+                envelope = self.decode(resp.status, resp.headers, raw)
+            except APIError as exc:
+                logger.debug(
+                    "%s %s -> %s code=%s logid=%s",
+                    call.method,
+                    call.path,
+                    resp.status,
+                    exc.code,
+                    exc.logid,
+                )
+                raise
+            if call.stream:
+                raise ResponseValidationError(
+                    f"{call.method} {call.path}: expected an event stream, got "
+                    f"{ctype or 'no content type'} with a success envelope",
+                    logid=envelope.logid,
+                    body=envelope.body,
+                )
+            logger.debug(
+                "%s %s -> %s logid=%s", call.method, call.path, resp.status, envelope.logid
+            )
+            resp.release()
+            return envelope
+        except BaseException:
+            resp.close()
+            raise
+
+    async def _run(self, call: Call) -> Envelope | aiohttp.ClientResponse:
+        body = self._encode(call)
+        policy = call.retry or self.retry
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return await self._attempt(call, body)
+            except (APIError, TransportError) as exc:
+                if attempt >= policy.max_retries or not self._retryable(exc, call, policy):
+                    raise
+                delay = min(policy.max_backoff, policy.initial_backoff * (2**attempt))
+                delay = random.uniform(0, delay) if _BACKOFF else 0.0
+                if (
+                    policy.deadline is not None
+                    and time.monotonic() + delay - started > policy.deadline
+                ):
+                    raise
+                attempt += 1
+                logger.debug(
+                    "%s %s: retry %d/%d in %.2fs after %s",
+                    call.method,
+                    call.path,
+                    attempt,
+                    policy.max_retries,
+                    delay,
+                    type(exc).__name__,
+                )
+                if delay:
+                    await anyio.sleep(delay)
+
+    async def request(self, call: Call) -> Envelope:
+        """Send a unary call (with retries) and return its decoded envelope."""
+        result = await self._run(call)
+        assert isinstance(result, Envelope)
+        return result
+
+    async def open_stream(self, call: Call) -> aiohttp.ClientResponse:
+        """Send a streaming call (with retries up to the headers) and return the response.
+
+        The caller owns the returned response and must close or release it.
+        """
+        result = await self._run(attrs.evolve(call, stream=True))
+        assert isinstance(result, aiohttp.ClientResponse)
+        return result
