@@ -341,22 +341,26 @@ class ChatStream(EventStream[ChatEvent, ChatSnapshot]):
         return snapshot
 
     async def cancel(self, *, timeout: float = 10.0) -> Chat | None:
-        """Stop reading, release the connection, and cancel the chat on Coze's side.
+        """Cancel the chat on Coze's side, stop reading and release the connection.
 
         Closing a socket does not stop Coze from generating (and billing); this also calls
         ``/v3/chat/cancel``. The cancel request is shielded from the caller's cancellation and
         bounded by ``timeout``. Returns the cancelled chat, or ``None`` when there was nothing
         to cancel (the chat id was not known yet, or the chat had already ended).
         """
-        await self.aclose()
         chat = self._snapshot.chat
-        if chat is None or self._canceller is None or chat.is_terminal:
+        try:
+            if chat is None or self._canceller is None or chat.is_terminal:
+                return None
+            # Cancel while the stream is still open: the chat is certainly live on Coze's
+            # side, and the connection is released right after, whatever happens.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
+                try:
+                    return await self._canceller(chat.conversation_id, chat.id)
+                except APIError as exc:
+                    if exc.code == 4104:  # already completed / failed / requires_action
+                        return None
+                    raise
             return None
-        with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
-            try:
-                return await self._canceller(chat.conversation_id, chat.id)
-            except APIError as exc:
-                if exc.code == 4104:  # already completed / failed / requires_action
-                    return None
-                raise
-        return None
+        finally:
+            await self.aclose()

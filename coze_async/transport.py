@@ -341,7 +341,9 @@ class Transport:
             )
         except aiohttp.ConnectionTimeoutError as exc:
             raise TransportTimeoutError(
-                f"{call.method} {call.path}: timed out connecting to {self._host}", phase="connect"
+                f"{call.method} {call.path}: timed out connecting to {self._host} "
+                "(or waiting for a free connection in the pool)",
+                phase="connect",
             ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise TransportError(

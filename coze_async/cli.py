@@ -1,0 +1,129 @@
+"""The ``coze-async`` command.
+
+``coze-async chat "早上好"`` streams a reply to the terminal: from Coze when a token
+(``--token`` or ``COZE_API_TOKEN``) and ``--bot-id`` are given, otherwise from the embedded
+emulator, started in-process, so the command works on a fresh machine with no account.
+``coze-async emulator --port 8080`` serves the emulator from the shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from .client import AsyncCoze
+from .config import COZE_CN_BASE_URL
+from .errors import CozeError
+from .models.chat import Message
+from .models.events import ChatFailed, MessageDelta
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coze-async", description="Coze (扣子) OpenAPI from the terminal, asyncio-native."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser(
+        "chat",
+        help="stream a chat reply to the terminal",
+        description=(
+            "Stream a bot's reply. With no token configured, a local emulator answers "
+            "(its echo bot repeats your message)."
+        ),
+    )
+    chat.add_argument("message", help="what to say")
+    chat.add_argument("--bot-id", help="the bot to talk to (required with a real token)")
+    chat.add_argument("--user-id", default="coze-async-cli", help="end-user id (default: %(default)s)")
+    chat.add_argument("--conversation-id", help="continue this conversation")
+    chat.add_argument("--token", help="access token (default: $COZE_API_TOKEN)")
+    chat.add_argument(
+        "--base-url",
+        help=f"API host (default: $COZE_API_BASE or {COZE_CN_BASE_URL})",
+    )
+
+    emu = sub.add_parser("emulator", help="serve the local Coze emulator")
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=8080)
+    emu.add_argument("--token", default=None, help="the bearer token it accepts")
+    emu.add_argument("--event-delay", type=float, default=0.0, help="seconds between events")
+    return parser
+
+
+async def _stream_chat(coze: AsyncCoze, args: argparse.Namespace, bot_id: str) -> int:
+    stream = coze.chat.stream(
+        bot_id=bot_id,
+        user_id=args.user_id,
+        messages=[Message.user(args.message)],
+        conversation_id=args.conversation_id,
+    )
+    async with stream:
+        async for event in stream:
+            if type(event) is MessageDelta and event.message.type in ("answer", ""):
+                sys.stdout.write(event.message.content)
+                sys.stdout.flush()
+            elif type(event) is ChatFailed:
+                err = event.chat.last_error
+                print(f"\nchat failed: {err}", file=sys.stderr)
+                return 1
+    sys.stdout.write("\n")
+    snap = stream.snapshot
+    for question in snap.follow_ups:
+        print(f"  ↳ {question}", file=sys.stderr)
+    if snap.usage is not None:
+        print(
+            f"[tokens: {snap.usage.token_count} (in {snap.usage.input_count}, "
+            f"out {snap.usage.output_count}) logid={stream.logid}]",
+            file=sys.stderr,
+        )
+    return 0
+
+
+async def _chat(args: argparse.Namespace) -> int:
+    token = args.token or os.environ.get("COZE_API_TOKEN")
+    if token:
+        if not args.bot_id:
+            print("coze-async chat: --bot-id is required with a token", file=sys.stderr)
+            return 2
+        async with AsyncCoze(token=token, base_url=args.base_url) as coze:
+            return await _stream_chat(coze, args, args.bot_id)
+    from .emulator import ECHO_BOT_ID, Emulator
+
+    print("(no token configured: answering from the local emulator)", file=sys.stderr)
+    async with (
+        Emulator() as emu,
+        AsyncCoze(token=emu.token, base_url=emu.url) as coze,
+    ):
+        return await _stream_chat(coze, args, args.bot_id or ECHO_BOT_ID)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``coze-async`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "chat":
+            return anyio.run(_chat, args)
+        if args.command == "emulator":
+            from .emulator.__main__ import main as emulator_main
+
+            forwarded = ["--host", args.host, "--port", str(args.port)]
+            if args.token:
+                forwarded += ["--token", args.token]
+            forwarded += ["--event-delay", str(args.event_delay)]
+            return emulator_main(forwarded)
+    except CozeError as exc:
+        print(f"coze-async: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
