@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("message", help="what to say")
     chat.add_argument("--bot-id", help="the bot to talk to (required with a real token)")
-    chat.add_argument("--user-id", default="coze-async-cli", help="end-user id (default: %(default)s)")
+    chat.add_argument(
+        "--user-id", default="coze-async-cli", help="end-user id (default: %(default)s)"
+    )
     chat.add_argument("--conversation-id", help="continue this conversation")
     chat.add_argument("--token", help="access token (default: $COZE_API_TOKEN)")
     chat.add_argument(

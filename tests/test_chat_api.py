@@ -42,7 +42,9 @@ async def test_create_retrieve_messages_round_trip(coze: AsyncCoze) -> None:
     assert "你好" in poll.text
     types = {m.type for m in poll.messages}
     assert {"answer", "verbose", "follow_up"} <= types
-    again = await coze.chat.retrieve(conversation_id=poll.chat.conversation_id, chat_id=poll.chat.id)
+    again = await coze.chat.retrieve(
+        conversation_id=poll.chat.conversation_id, chat_id=poll.chat.id
+    )
     assert again.status == "completed"
     listed = await coze.chat.messages(conversation_id=again.conversation_id, chat_id=again.id)
     assert listed.logid is not None
@@ -200,7 +202,11 @@ async def test_object_string_message_reaches_the_bot(coze: AsyncCoze, emu: Emula
         (lambda: Message.user([ContentItem.of_text("only text")]), "plain text"),
         (
             lambda: Message.user(
-                [ContentItem.of_text("a"), ContentItem.of_text("b"), ContentItem.of_file(file_id="1")]
+                [
+                    ContentItem.of_text("a"),
+                    ContentItem.of_text("b"),
+                    ContentItem.of_file(file_id="1"),
+                ]
             ),
             "at most one text",
         ),
@@ -251,7 +257,9 @@ async def test_bad_arguments_fail_before_sending(
     assert emu.requests == []
 
 
-async def test_non_stream_without_history_is_refused_locally(coze: AsyncCoze, emu: Emulator) -> None:
+async def test_non_stream_without_history_is_refused_locally(
+    coze: AsyncCoze, emu: Emulator
+) -> None:
     with pytest.raises(InvalidArgumentError, match="4007"):
         await coze.chat.create(bot_id="b", user_id="u", auto_save_history=False)
     assert emu.requests == []

@@ -31,8 +31,14 @@ from coze_async import (
     UnknownEvent,
     accumulate_chat,
 )
-from coze_async.emulator import AUDIO_BOT_ID, ECHO_BOT_ID, FAULT_HEADER, TOOL_BOT_ID, Emulator
-from coze_async.emulator import sse_frame
+from coze_async.emulator import (
+    AUDIO_BOT_ID,
+    ECHO_BOT_ID,
+    FAULT_HEADER,
+    TOOL_BOT_ID,
+    Emulator,
+    sse_frame,
+)
 
 from ._payloads import CHAT, CONV, DONE, chat_obj, delta_frames, full_chat, msg_obj, start_frames
 
@@ -278,9 +284,7 @@ async def test_dropped_connection_is_stream_interrupted(coze: AsyncCoze) -> None
 async def test_read_gap_timeout_mid_stream(emu: Emulator) -> None:
     from coze_async import Timeouts
 
-    async with AsyncCoze(
-        token=emu.token, base_url=emu.url, timeouts=Timeouts(read=0.3)
-    ) as client:
+    async with AsyncCoze(token=emu.token, base_url=emu.url, timeouts=Timeouts(read=0.3)) as client:
         with pytest.raises(StreamInterruptedError) as info:
             async with client.chat.stream(
                 bot_id=ECHO_BOT_ID,

@@ -1,0 +1,77 @@
+"""Command line: ``python -m coze_async.emulator --port 8080`` serves until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import Sequence
+
+from .bots import AUDIO_BOT_ID, ECHO_BOT_ID, TOOL_BOT_ID
+from .server import Emulator
+from .wire import DEFAULT_TOKEN, FAULT_HEADER
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser (shared with ``coze-async emulator``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m coze_async.emulator",
+        description="Serve a local Coze OpenAPI emulator until interrupted.",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8080, help="port; 0 picks a free one (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--token", default=DEFAULT_TOKEN, help="accepted bearer token (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--event-delay",
+        type=float,
+        default=0.0,
+        help="seconds between SSE events (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--chat-duration",
+        type=float,
+        default=0.05,
+        help="seconds until a non-stream chat completes (default: %(default)s)",
+    )
+    return parser
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Run the emulator described by parsed ``args`` until cancelled."""
+    emu = Emulator(
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        event_delay=args.event_delay,
+        chat_duration=args.chat_duration,
+    )
+    async with emu:
+        print(f"Coze emulator listening on {emu.url}", flush=True)
+        print(f"  token:  {emu.token}")
+        print(f"  bots:   echo {ECHO_BOT_ID}, tool {TOOL_BOT_ID}, audio {AUDIO_BOT_ID}")
+        print(f"  faults: request header {FAULT_HEADER}: name[=value];...")
+        print("Press Ctrl-C to stop.", flush=True)
+        stop = asyncio.Event()
+        # SIGTERM (docker stop, kill) shuts down as cleanly as Ctrl-C does.
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

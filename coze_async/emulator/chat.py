@@ -1,0 +1,316 @@
+"""Chat v3 routes: create (stream or not), retrieve, message list, cancel, submit_tool_outputs.
+
+Request validation follows coze-api.md §2: null-valued and unknown JSON fields are ignored
+(cozepy sends explicit nulls), an empty ``conversation_id=`` query counts as absent, and
+request-level errors on stream endpoints are JSON envelopes, never SSE.
+
+Error codes used: 4000 bad/missing parameter (the msg names the field), 4001 unknown chat
+(any chat-scoped route whose conversation_id/chat_id pair does not name a chat), 4002
+unknown conversation on ``/v3/chat``, 4007 ``stream=false`` with ``auto_save_history=false``,
+4016 conversation occupied, 4104 chat not cancelable. ``submit_tool_outputs`` on a chat that
+is not ``requires_action`` answers 4000.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .bots import TurnContext, describe_content, failed_turn
+from .state import ChatRecord, MessageRecord, new_id
+from .wire import ApiError, error_message
+
+if TYPE_CHECKING:
+    from .server import Emulator, Handler
+
+__all__ = ["ChatAPI"]
+
+_ROLES = frozenset({"user", "assistant"})
+_CONTENT_TYPES = frozenset({"text", "object_string"})
+
+
+class ChatAPI:
+    """Handlers for ``/v3/chat*``, bound to one :class:`~coze_async.emulator.Emulator`."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.state = emu.state
+
+    def routes(self) -> list[tuple[str, str, Handler, bool]]:
+        """``(method, path, handler, requires_auth)`` for every chat route."""
+        return [
+            ("POST", "/v3/chat", self.create, True),
+            # Docs and coze-go use GET; cozepy and coze-js use POST with a query string.
+            ("GET", "/v3/chat/retrieve", self.retrieve, True),
+            ("POST", "/v3/chat/retrieve", self.retrieve, True),
+            ("GET", "/v3/chat/message/list", self.list_messages, True),
+            ("POST", "/v3/chat/cancel", self.cancel, True),
+            ("POST", "/v3/chat/submit_tool_outputs", self.submit_tool_outputs, True),
+        ]
+
+    # ------------------------------------------------------------------ POST /v3/chat
+
+    async def create(self, request: web.Request) -> web.StreamResponse:
+        """Start a chat; stream it (SSE) or return it in progress and finish in background."""
+        emu = self.emu
+        ctx = emu.context(request)
+        body = _json_object(ctx.recorded.json)
+        bot_id = _required_str(body, "bot_id")
+        user_id = _required_str(body, "user_id")
+        stream = _opt_bool(body, "stream", default=False)
+        auto_save = _opt_bool(body, "auto_save_history", default=True)
+        meta_data = _opt_str_map(body, "meta_data")
+        inputs = _parse_messages(body.get("additional_messages"))
+        if not stream and not auto_save:
+            raise ApiError(4007)
+
+        conversation_id = request.query.get("conversation_id") or None
+        conv = None
+        if conversation_id is not None:
+            conv = self.state.conversations.get(conversation_id)
+            if conv is None:
+                raise ApiError(4002, f"Invalid conversation: {conversation_id} does not exist.")
+            if conv.occupied:
+                raise ApiError(4016)
+
+        query = _last_user_text(inputs)
+        if query is None and conv is not None:
+            query = next(
+                (
+                    describe_content(m.content_type, m.content)
+                    for m in reversed(conv.messages)
+                    if m.role == "user"
+                ),
+                None,
+            )
+        if query is None:
+            raise ApiError(
+                4000,
+                "Invalid parameter additional_messages: a user message is required "
+                "when the conversation has none.",
+            )
+
+        if conv is None:
+            conv = self.state.create_conversation()
+        records = [
+            MessageRecord(
+                id=new_id(),
+                conversation_id=conv.id,
+                section_id=conv.section_id,
+                role=item["role"],
+                type=item["type"],
+                content=item["content"],
+                content_type=item["content_type"],
+                meta_data=item["meta_data"],
+            )
+            for item in inputs
+        ]
+        chat = self.state.start_chat(
+            conv,
+            bot_id=bot_id,
+            user_id=user_id,
+            meta_data=meta_data,
+            inputs=records,
+            auto_save_history=auto_save,
+        )
+        for record in records:
+            record.chat_id = chat.id
+        turn_ctx = TurnContext(self.state, chat, conv, query, ctx.repeat)
+        if ctx.faults.chat_failed:
+            code = ctx.faults.error_code if ctx.faults.error_code is not None else 5000
+            # The recorded failure text for 5000; realistic texts (e.g. 4028 quota) otherwise.
+            msg = "event interval error" if code == 5000 else error_message(code)
+            turn = failed_turn(turn_ctx, code, msg)
+        else:
+            turn = emu.bot_for(bot_id).start(turn_ctx)
+        if stream:
+            return await emu.stream_turn(request, turn)
+        emu.complete_later(turn)
+        return emu.ok(request, chat.to_json(inserted=True))
+
+    # ------------------------------------------------------------------ chat-scoped routes
+
+    async def retrieve(self, request: web.Request) -> web.StreamResponse:
+        """``GET``/``POST /v3/chat/retrieve?conversation_id=&chat_id=`` -> Chat."""
+        chat = self._chat_from_query(request)
+        return self.emu.ok(request, chat.to_json())
+
+    async def list_messages(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v3/chat/message/list`` -> the chat's messages except the user's query.
+
+        A failed chat answers an envelope without ``data`` at all, as Coze does (coze-py #425).
+        """
+        chat = self._chat_from_query(request)
+        if chat.status == "failed":
+            return self.emu.ok(request, has_data=False)
+        return self.emu.ok(request, [m.to_json() for m in chat.messages])
+
+    async def cancel(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v3/chat/cancel`` ``{conversation_id, chat_id}`` -> Chat (canceled) or 4104."""
+        body = _json_object(self.emu.context(request).recorded.json)
+        conversation_id = body.get("conversation_id")
+        chat_id = body.get("chat_id")
+        # Recorded before validation so tests can see every cancel attempt the SDK made.
+        self.emu.cancels.append(
+            (
+                conversation_id if isinstance(conversation_id, str) else "",
+                chat_id if isinstance(chat_id, str) else "",
+            )
+        )
+        chat = self._find_chat(
+            _required_str(body, "conversation_id"), _required_str(body, "chat_id")
+        )
+        if not chat.active:
+            raise ApiError(4104, f"{error_message(4104)} (status: {chat.status})")
+        self.state.cancel_chat(chat)
+        return self.emu.ok(request, chat.to_json())
+
+    async def submit_tool_outputs(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v3/chat/submit_tool_outputs`` -> continue a ``requires_action`` chat."""
+        emu = self.emu
+        ctx = emu.context(request)
+        chat = self._chat_from_query(request)
+        body = _json_object(ctx.recorded.json)
+        stream = _opt_bool(body, "stream", default=False)
+        outputs = _parse_tool_outputs(body.get("tool_outputs"))
+        if chat.status != "requires_action" or chat.required_action is None:
+            raise ApiError(
+                4000,
+                f"Invalid chat status {chat.status!r}: tool outputs can only be submitted "
+                "while the chat requires action.",
+            )
+        pending = [call["id"] for call in chat.required_action["submit_tool_outputs"]["tool_calls"]]
+        submitted = [tool_call_id for tool_call_id, _ in outputs]
+        unknown = [i for i in submitted if i not in pending]
+        if unknown:
+            raise ApiError(
+                4000, f"Invalid parameter tool_outputs: unknown tool_call_id {unknown[0]}"
+            )
+        missing = [i for i in pending if i not in submitted]
+        if missing:
+            raise ApiError(4000, f"Invalid parameter tool_outputs: no output for {missing[0]}")
+        conv = self.state.conversations[chat.conversation_id]
+        self.state.resume_chat(chat)
+        turn = emu.bot_for(chat.bot_id).resume(TurnContext(self.state, chat, conv, ""), outputs)
+        if stream:
+            return await emu.stream_turn(request, turn)
+        emu.complete_later(turn)
+        return emu.ok(request, chat.to_json())
+
+    # ------------------------------------------------------------------ helpers
+
+    def _chat_from_query(self, request: web.Request) -> ChatRecord:
+        query = request.query
+        return self._find_chat(
+            _required_str(query, "conversation_id"), _required_str(query, "chat_id")
+        )
+
+    def _find_chat(self, conversation_id: str, chat_id: str) -> ChatRecord:
+        chat = self.state.find_chat(conversation_id, chat_id)
+        if chat is None:
+            raise ApiError(
+                4001,
+                f"Invalid chat: no chat {chat_id} in conversation {conversation_id}.",
+            )
+        return chat
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ApiError(4000, "Invalid request body: expected a JSON object.")
+    return value
+
+
+def _required_str(source: Mapping[str, Any], key: str) -> str:
+    value = source.get(key)
+    if value is None or value == "":
+        raise ApiError(4000, f"Invalid parameter {key}: {key} is required.")
+    if not isinstance(value, str):
+        raise ApiError(4000, f"Invalid parameter {key}: must be a string.")
+    return value
+
+
+def _opt_bool(body: Mapping[str, Any], key: str, *, default: bool) -> bool:
+    value = body.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ApiError(4000, f"Invalid parameter {key}: must be a boolean.")
+    return value
+
+
+def _opt_str_map(body: Mapping[str, Any], key: str) -> dict[str, str] | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ApiError(4000, f"Invalid parameter {key}: must be a map of strings.")
+    return dict(value)
+
+
+def _parse_messages(value: Any) -> list[dict[str, Any]]:
+    """Validate ``additional_messages``; returns normalised dicts (role/type/content/...)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ApiError(4000, "Invalid parameter additional_messages: must be an array.")
+    out = []
+    for index, item in enumerate(value):
+        where = f"additional_messages[{index}]"
+        if not isinstance(item, dict):
+            raise ApiError(4000, f"Invalid parameter {where}: must be an object.")
+        role = item.get("role")
+        if not isinstance(role, str) or not role:
+            raise ApiError(4000, f"Invalid parameter {where}.role: role is required.")
+        if role not in _ROLES:
+            raise ApiError(4000, f"Invalid parameter {where}.role: {role!r}.")
+        content = item.get("content")
+        if not isinstance(content, str):
+            raise ApiError(4000, f"Invalid parameter {where}.content: content is required.")
+        content_type = item.get("content_type") or "text"
+        if content_type not in _CONTENT_TYPES:
+            raise ApiError(4000, f"Invalid parameter {where}.content_type: {content_type!r}.")
+        try:
+            text = describe_content(content_type, content)
+        except ValueError as exc:
+            raise ApiError(4000, f"Invalid parameter {where}.content: {exc}.") from None
+        meta = item.get("meta_data")
+        out.append(
+            {
+                "role": role,
+                "type": item.get("type") or ("question" if role == "user" else "answer"),
+                "content": content,
+                "content_type": content_type,
+                "meta_data": dict(meta) if isinstance(meta, dict) else {},
+                "text": text,
+            }
+        )
+    return out
+
+
+def _last_user_text(inputs: list[dict[str, Any]]) -> str | None:
+    for item in reversed(inputs):
+        if item["role"] == "user":
+            return str(item["text"])
+    return None
+
+
+def _parse_tool_outputs(value: Any) -> list[tuple[str, str]]:
+    if not isinstance(value, list) or not value:
+        raise ApiError(4000, "Invalid parameter tool_outputs: a non-empty array is required.")
+    outputs = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ApiError(4000, f"Invalid parameter tool_outputs[{index}]: must be an object.")
+        tool_call_id = item.get("tool_call_id")
+        output = item.get("output")
+        if not isinstance(tool_call_id, str) or not tool_call_id:
+            raise ApiError(4000, f"Invalid parameter tool_outputs[{index}].tool_call_id.")
+        if not isinstance(output, str):
+            raise ApiError(4000, f"Invalid parameter tool_outputs[{index}].output.")
+        outputs.append((tool_call_id, output))
+    return outputs

@@ -1,0 +1,541 @@
+"""The :class:`Emulator`: a real aiohttp.web server speaking Coze's wire protocol.
+
+Request pipeline (one middleware, in this order):
+
+1. a fresh ``x-tt-logid`` is minted; every response, JSON or SSE or 404, carries it;
+2. the request is recorded in :attr:`Emulator.requests` (before anything can reject it);
+3. the fault header is parsed (unknown names -> HTTP 400) and ``times=K`` is applied;
+4. request-level faults answer instead of the route (``slow-headers`` delays first);
+5. bearer auth (4100 on failure) for every route not registered with ``auth=False``;
+6. the route handler; an :class:`~coze_async.emulator.wire.ApiError` becomes an envelope.
+
+Stream-level faults are applied by :meth:`Emulator.stream_turn`, which every SSE route uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Final, cast
+
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from .bots import (
+    AUDIO_BOT_ID,
+    ECHO_BOT_ID,
+    TOOL_BOT_ID,
+    AudioBot,
+    Bot,
+    EchoBot,
+    ScriptedBot,
+    ToolBot,
+    Turn,
+)
+from .faults import FaultCounter, FaultSpec, FaultSpecError, parse_faults
+from .state import EmulatorState
+from .wire import (
+    DEFAULT_TOKEN,
+    FAULT_HEADER,
+    LOGID_HEADER,
+    REPEAT_HEADER,
+    ApiError,
+    envelope_error,
+    envelope_ok,
+    error_message,
+    new_logid,
+)
+
+__all__ = ["Emulator", "Handler", "RecordedRequest", "RequestContext"]
+
+#: An aiohttp request handler, as routes are registered.
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_HTML_502: Final = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+# aiohttp >= 3.14 wants typed request keys; older versions (the floor is 3.9) only take str.
+_CTX_KEY: Any = (
+    web.RequestKey("coze_emulator", object) if hasattr(web, "RequestKey") else "coze_emulator"
+)
+# Upper bound on how long drop-after waits for written events to leave the socket buffer.
+_FLUSH_TIMEOUT: Final = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as the emulator received it (recorded before auth and faults)."""
+
+    method: str
+    path: str
+    #: Query parameters (the first value wins for repeated keys).
+    query: dict[str, str]
+    raw_query: str
+    #: Case-insensitive header mapping.
+    headers: Mapping[str, str]
+    #: Parsed JSON body, or None when the body is empty or not JSON.
+    json: Any
+    body: bytes
+    #: ``time.monotonic()`` when the request arrived.
+    at: float
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Per-request data the middleware hands to handlers."""
+
+    logid: str
+    faults: FaultSpec
+    recorded: RecordedRequest
+    #: ``x-coze-emulator-repeat`` value (how many times bots repeat their reply).
+    repeat: int = 1
+
+
+class Emulator:
+    """A local Coze OpenAPI server for tests, benchmarks and offline development.
+
+    Use it as an async context manager (or call :meth:`start` / :meth:`close`)::
+
+        async with Emulator() as emu:
+            client = AsyncCoze(token=emu.token, base_url=emu.url)
+
+    It binds ``host``:``port`` (port 0 picks a free port), accepts ``Authorization: Bearer
+    <token>``, sleeps ``event_delay`` seconds between SSE events, and completes non-stream
+    chats ``chat_duration`` seconds after they are created.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str = DEFAULT_TOKEN,
+        event_delay: float = 0.0,
+        chat_duration: float = 0.05,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.token = token
+        self.event_delay = event_delay
+        self.chat_duration = chat_duration
+        #: Conversations, chats and messages.
+        self.state = EmulatorState()
+        #: Every request received, in arrival order.
+        self.requests: list[RecordedRequest] = []
+        #: ``(conversation_id, chat_id)`` of every ``/v3/chat/cancel`` request handled.
+        self.cancels: list[tuple[str, str]] = []
+        #: Counts ``times=K`` fault budgets; ``emu.fault_counter.reset()`` starts them over.
+        self.fault_counter = FaultCounter()
+        self._default_bot: Bot = EchoBot()
+        self._bots: dict[str, Bot] = {
+            ECHO_BOT_ID: self._default_bot,
+            TOOL_BOT_ID: ToolBot(),
+            AUDIO_BOT_ID: AudioBot(),
+        }
+        self._auth_exempt: set[Handler] = set()
+        self._expected_auth = f"Bearer {token}"
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight: dict[int, web.BaseRequest] = {}  # keyed by id(): requests are unhashable
+        self._open_streams = 0
+        self._idle: asyncio.Event | None = None
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+        self._closing = False
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Bind the socket and start serving; :attr:`url` is valid afterwards."""
+        if self._runner is not None:
+            raise RuntimeError("Emulator already started")
+        self._closing = False
+        # handler_cancellation: a client that disconnects mid-stream cancels its handler at
+        # once, even while it sleeps between events, so open_streams drops promptly.
+        runner = web.AppRunner(
+            self.make_app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        port = runner.addresses[0][1]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self._url = f"http://{host}:{port}"
+
+    async def close(self) -> None:
+        """Stop serving: abort in-flight requests, cancel background work, release the port.
+
+        Safe to call twice and with streams in flight (their clients see a broken connection).
+        """
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        self._closing = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        # Aborting the transports cancels the handlers (handler_cancellation), so shutdown
+        # does not wait for slow streams or slow-headers sleeps.
+        for request in list(self._inflight.values()):
+            if request.transport is not None:
+                request.transport.abort()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.cleanup()
+        self._url = None
+
+    @property
+    def url(self) -> str:
+        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:54321``."""
+        if self._url is None:
+            raise RuntimeError("Emulator is not running; use 'async with Emulator()' or start()")
+        return self._url
+
+    @property
+    def open_streams(self) -> int:
+        """Number of SSE responses currently being written."""
+        return self._open_streams
+
+    async def wait_idle(self) -> None:
+        """Return once no SSE response is being written (e.g. a disconnect was noticed)."""
+        if self._open_streams == 0:
+            return
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        await self._idle.wait()
+
+    async def wait_background(self) -> None:
+        """Return once every background chat completion started so far has run.
+
+        Lets tests observe a non-stream chat's final state without polling or sleeping.
+        """
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ----------------------------------------------------------------- bots
+
+    def add_bot(self, bot_id: str, bot: Bot) -> None:
+        """Register ``bot`` to answer chats addressed to ``bot_id``."""
+        self._bots[bot_id] = bot
+
+    def add_scripted_bot(self, bot_id: str, frames: Sequence[bytes]) -> None:
+        """Register a bot whose stream body is exactly ``frames``, one write per frame.
+
+        Nothing is added (no ``done``); build frames with
+        :func:`~coze_async.emulator.sse_frame` or write raw bytes for odd framing.
+        """
+        self.add_bot(bot_id, ScriptedBot(frames))
+
+    def bot_for(self, bot_id: str) -> Bot:
+        """The bot answering ``bot_id``: a registered one, else the echo bot."""
+        return self._bots.get(bot_id, self._default_bot)
+
+    # ----------------------------------------------------------------- app
+
+    def make_app(self) -> web.Application:
+        """Build the aiohttp application (routes + middleware) bound to this emulator."""
+        # Imported here: the route modules import this one for typing.
+        from .chat import ChatAPI
+
+        app = web.Application(middlewares=[self._make_middleware()])
+        app.on_response_prepare.append(_ensure_logid)
+        for method, path, handler, auth in ChatAPI(self).routes():
+            self.add_route(app, method, path, handler, auth=auth)
+        return app
+
+    def add_route(
+        self, app: web.Application, method: str, path: str, handler: Handler, *, auth: bool = True
+    ) -> None:
+        """Register a route; ``auth=False`` exempts it from bearer auth (e.g. OAuth token)."""
+        app.router.add_route(method, path, handler)
+        if not auth:
+            self._auth_exempt.add(handler)
+
+    def _make_middleware(self) -> Any:
+        @web.middleware
+        async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            logid = new_logid()
+            try:
+                return await self._dispatch(request, handler, logid)
+            except web.HTTPException as exc:
+                # 404/405 from routing: still stamp the logid, like every Coze response.
+                exc.headers[LOGID_HEADER] = logid
+                raise
+
+        return middleware
+
+    async def _dispatch(
+        self, request: web.Request, handler: Handler, logid: str
+    ) -> web.StreamResponse:
+        body = await request.read()
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            raw_query=request.query_string,
+            headers=CIMultiDictProxy(CIMultiDict(request.headers)),
+            json=_parse_json(body),
+            body=body,
+            at=time.monotonic(),
+        )
+        self.requests.append(recorded)
+        self._inflight[id(request)] = request
+        try:
+            header = request.headers.get(FAULT_HEADER)
+            try:
+                faults = parse_faults(header)
+                repeat = _parse_repeat(request.headers.get(REPEAT_HEADER))
+            except FaultSpecError as exc:
+                return _plain(400, f"coze emulator: {exc}\n", logid)
+            if header is not None and faults.times is not None:
+                faults = self.fault_counter.admit(header, faults)
+            ctx = RequestContext(logid=logid, faults=faults, recorded=recorded, repeat=repeat)
+            request[_CTX_KEY] = ctx
+            if faults.slow_headers:
+                await asyncio.sleep(faults.slow_headers)
+            if faults.html_502:
+                resp = web.Response(status=502, body=_HTML_502, content_type="text/html")
+                resp.headers[LOGID_HEADER] = logid
+                return resp
+            if faults.http_status is not None:
+                return _plain(faults.http_status, None, logid)
+            if faults.json_error is not None:
+                return self.error(request, faults.json_error)
+            if (
+                request.match_info.http_exception is None
+                and request.match_info.handler not in self._auth_exempt
+                and request.headers.get("Authorization") != self._expected_auth
+            ):
+                return self.error(request, 4100)
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                return self.error(request, exc.code, exc.msg)
+        finally:
+            self._inflight.pop(id(request), None)
+
+    # ----------------------------------------------------------------- helpers for routes
+
+    @staticmethod
+    def context(request: web.Request) -> RequestContext:
+        """The :class:`RequestContext` the middleware attached to ``request``."""
+        return cast(RequestContext, request[_CTX_KEY])
+
+    def ok(self, request: web.Request, data: Any = None, *, has_data: bool = True) -> web.Response:
+        """Success envelope carrying this request's logid (header and ``detail.logid``)."""
+        logid = self.context(request).logid
+        resp = envelope_ok(logid, data, has_data=has_data)
+        resp.headers[LOGID_HEADER] = logid
+        return resp
+
+    def error(self, request: web.Request, code: int, msg: str | None = None) -> web.Response:
+        """Error envelope; HTTP 200 unless the request's ``status=`` fault says otherwise."""
+        ctx = self.context(request)
+        status = ctx.faults.status if ctx.faults.status is not None else 200
+        resp = envelope_error(ctx.logid, code, msg, status=status)
+        resp.headers[LOGID_HEADER] = ctx.logid
+        return resp
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a background task owned by the emulator (cancelled on close)."""
+        if self._closing:
+            coro.close()  # shutting down: never start work that close() would not see
+            return
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def complete_later(self, turn: Turn) -> None:
+        """Settle a non-stream turn after ``chat_duration`` seconds, in the background."""
+        self.spawn(self._complete_later(turn))
+
+    async def _complete_later(self, turn: Turn) -> None:
+        await asyncio.sleep(self.chat_duration)
+        turn.settle()
+
+    async def stream_turn(self, request: web.Request, turn: Turn) -> web.StreamResponse:
+        """Write ``turn``'s frames as an SSE response, applying this request's stream faults.
+
+        One ``write`` per frame. However the stream ends (done, fault, client gone, server
+        closing) the turn is settled and :attr:`open_streams` decremented.
+        """
+        ctx = self.context(request)
+        faults = ctx.faults
+        delay = faults.latency if faults.latency is not None else self.event_delay
+        resp = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                LOGID_HEADER: ctx.logid,
+            }
+        )
+        self._stream_opened()
+        try:
+            await resp.prepare(request)
+            if faults.has_stream_faults:
+                await self._write_faulty(request, resp, turn, faults, delay)
+            else:
+                # Hot path (load benchmarks): one write per pre-built frame, nothing else.
+                first = True
+                for frame in turn:
+                    if delay > 0 and not first:
+                        await asyncio.sleep(delay)
+                    first = False
+                    await resp.write(frame)
+                await resp.write_eof()
+        except ConnectionError:
+            pass  # the client went away; nothing to report to anyone
+        finally:
+            turn.settle()
+            self._stream_closed()
+        return resp
+
+    async def _write_faulty(
+        self,
+        request: web.Request,
+        resp: web.StreamResponse,
+        turn: Turn,
+        faults: FaultSpec,
+        delay: float,
+    ) -> None:
+        """The stream loop with drop/eof/malformed/error faults; N counts events written."""
+        frames = iter(turn)
+        sent = 0
+        while True:
+            if faults.drop_after is not None and sent >= faults.drop_after:
+                await _abort(request)
+                return
+            if faults.eof_after is not None and sent >= faults.eof_after:
+                break
+            # Check error-at before pulling the next frame so the turn never commits an
+            # outcome (e.g. completed) that the error is about to contradict.
+            frame = None
+            if faults.error_at is None or sent < faults.error_at:
+                frame = next(frames, None)
+            if frame is None:
+                if faults.error_at is not None:
+                    code = faults.error_code if faults.error_code is not None else 5000
+                    msg = error_message(code)
+                    if sent and delay > 0:
+                        await asyncio.sleep(delay)
+                    await resp.write(turn.error_frame(code, msg))
+                    turn.fail(code, msg)
+                elif faults.drop_after is not None:
+                    await _abort(request)  # drop-after beyond the last event
+                    return
+                break
+            if sent and delay > 0:
+                await asyncio.sleep(delay)
+            if sent == faults.malformed_at:
+                frame = _malform(frame)
+            await resp.write(frame)
+            sent += 1
+        await resp.write_eof()
+
+    def _stream_opened(self) -> None:
+        self._open_streams += 1
+        if self._idle is not None:
+            self._idle.clear()
+
+    def _stream_closed(self) -> None:
+        self._open_streams -= 1
+        if self._open_streams == 0 and self._idle is not None:
+            self._idle.set()
+
+
+async def _ensure_logid(request: web.Request, response: web.StreamResponse) -> None:
+    # Safety net for responses built outside the middleware (e.g. aiohttp's own 500 page).
+    if LOGID_HEADER not in response.headers:
+        response.headers[LOGID_HEADER] = new_logid()
+
+
+def _parse_json(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _parse_repeat(value: str | None) -> int:
+    if value is None:
+        return 1
+    try:
+        repeat = int(value)
+    except ValueError:
+        repeat = 0
+    if repeat < 1:
+        raise FaultSpecError(f"{REPEAT_HEADER} needs a positive integer, got {value!r}")
+    return repeat
+
+
+def _plain(status: int, text: str | None, logid: str) -> web.Response:
+    if text is None:
+        # http-status fault: a short body like a bare gateway would send (none where HTTP
+        # forbids one).
+        text = "" if status < 200 or status in (204, 304) else _status_line(status)
+    resp = web.Response(status=status, text=text or None, content_type="text/plain")
+    resp.headers[LOGID_HEADER] = logid
+    return resp
+
+
+def _status_line(status: int) -> str:
+    with contextlib.suppress(ValueError):
+        return f"{status} {HTTPStatus(status).phrase}\n"
+    return f"{status}\n"
+
+
+def _malform(frame: bytes) -> bytes:
+    """Cut the frame's data line in half so it is not valid JSON (kept valid UTF-8)."""
+    start = frame.find(b"data:")
+    if start < 0:
+        return frame
+    start += 5
+    end = frame.find(b"\n", start)
+    if end < 0:
+        end = len(frame)
+    cut = start + max(1, (end - start) // 2)
+    while cut > start and frame[cut] & 0xC0 == 0x80:
+        cut -= 1  # never split a multi-byte UTF-8 character
+    return frame[:cut] + frame[end:]
+
+
+async def _abort(request: web.BaseRequest) -> None:
+    """Reset the connection mid-body, after letting already-written events reach the client.
+
+    ``transport.abort()`` discards unsent bytes, so wait (briefly) for the buffer to drain
+    first; the client then sees N complete events followed by a broken chunked body.
+    """
+    transport = request.transport
+    if transport is None:
+        return
+    deadline = time.monotonic() + _FLUSH_TIMEOUT
+    # asyncio exposes no "buffer drained" event for a transport; on loopback the buffer is
+    # almost always already empty, so a short bounded poll on this rare path is enough.
+    while transport.get_write_buffer_size() and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    transport.abort()

@@ -1,0 +1,169 @@
+"""Wire-level helpers shared by every emulator route: JSON, logids, envelopes, SSE frames.
+
+Everything here is about producing bytes exactly as Coze does (coze-api.md §1 and §9):
+compact JSON with raw UTF-8 (``ensure_ascii=False``), ``x-tt-logid`` on every response,
+``{"code","msg","data","detail":{"logid"}}`` envelopes, and chat SSE frames without a space
+after the colon.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from aiohttp import web
+
+__all__ = [
+    "DEFAULT_TOKEN",
+    "DONE_FRAME",
+    "FAULT_HEADER",
+    "LOGID_HEADER",
+    "REPEAT_HEADER",
+    "ApiError",
+    "dumps",
+    "envelope_error",
+    "envelope_ok",
+    "error_message",
+    "new_logid",
+    "sse_frame",
+]
+
+#: Bearer token an :class:`~coze_async.emulator.Emulator` accepts unless told otherwise.
+DEFAULT_TOKEN: Final = "emu_test_token"
+#: Request header selecting faults for that one request (see ``faults.py``).
+FAULT_HEADER: Final = "x-coze-emulator-fault"
+#: Request header repeating the echo/audio bots' reply N times (many deltas for load tests).
+REPEAT_HEADER: Final = "x-coze-emulator-repeat"
+#: Response header carrying the request's log id, as Coze sends it.
+LOGID_HEADER: Final = "x-tt-logid"
+
+_json_dumps: Callable[[Any], bytes]
+try:  # orjson is an optional speed-up; its output is byte-identical for our payloads.
+    import orjson
+
+    _json_dumps = orjson.dumps
+except ImportError:  # pragma: no cover - exercised only without the speedups extra
+    _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+    def _json_dumps(obj: Any) -> bytes:
+        return _encoder.encode(obj).encode()
+
+
+def dumps(obj: Any) -> bytes:
+    """Encode ``obj`` as compact UTF-8 JSON (no spaces, non-ASCII kept raw), like Coze."""
+    return _json_dumps(obj)
+
+
+def new_logid() -> str:
+    """Return a fresh log id in Coze's 34-character format.
+
+    14-digit UTC ``YYYYMMDDhhmmss`` + 3-digit milliseconds + 17 uppercase hex characters,
+    e.g. ``20240708143040790E78F9318B35A2910B``.
+    """
+    now = time.time()
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(now))
+    return f"{stamp}{int(now * 1000) % 1000:03d}{secrets.token_hex(9)[:17].upper()}"
+
+
+# Realistic messages for the error codes tests are most likely to ask for; anything else gets
+# a generic text. Wording follows recorded bodies where one exists (coze-api.md §1.6).
+_ERROR_MESSAGES: Final[dict[int, str]] = {
+    4000: "Invalid request parameters. Please check the parameters and try again.",
+    4001: "Invalid chat. Please check that the chat_id and conversation_id are correct.",
+    4002: "Invalid conversation. Please check that the conversation_id is correct.",
+    4006: "Invalid bot. Please check that the bot_id is correct.",
+    4007: "Invalid parameter: auto_save_history must be true when stream is false.",
+    4008: "The bot's daily usage limit has been reached. Please try again tomorrow.",
+    4009: "The system has reached its request limit. Please try again later.",
+    4011: "Your Coze token balance is insufficient.",
+    4013: "The model service encountered an error. Please try again later.",
+    4015: "The bot has not been published to the API channel.",
+    4016: (
+        "Conversation occupied: Another chat is currently active in this conversation. "
+        "Please wait for it to finish before starting a new one."
+    ),
+    4019: "Your account balance is insufficient or in arrears.",
+    4020: "The bot has exceeded the purchased RPM peak. Please try again later.",
+    4028: (
+        "Your free quota has been used up. Please upgrade to a paid plan to continue: "
+        "https://console.volcengine.com/coze-pro"
+    ),
+    4100: "authentication is invalid",
+    4101: "The token you entered does not have the required permission.",
+    4104: "The chat cannot be canceled: it has already completed, failed or requires action.",
+    4200: "The requested resource was not found.",
+    5000: "We're currently experiencing server issues. Please try again later.",
+}
+
+
+class ApiError(Exception):
+    """Raised by a handler to answer with an error envelope ``{"code":code,"msg":msg}``.
+
+    The server's middleware turns it into the response, so handlers read straight down.
+    """
+
+    def __init__(self, code: int, msg: str | None = None) -> None:
+        self.code = code
+        self.msg = error_message(code) if msg is None else msg
+        super().__init__(f"{code}: {self.msg}")
+
+
+def error_message(code: int) -> str:
+    """Return a realistic ``msg`` for an error ``code`` (generic text for unlisted codes)."""
+    return _ERROR_MESSAGES.get(code, f"Emulated error {code}.")
+
+
+def envelope_ok(logid: str, data: Any = None, *, has_data: bool = True) -> web.Response:
+    """Build a success envelope ``{"code":0,"msg":"","data":...,"detail":{"logid":...}}``.
+
+    ``has_data=False`` omits the ``data`` key entirely, which Coze does for a failed chat's
+    message list (coze-api.md §2.7) and which clients must survive.
+    """
+    body: dict[str, Any] = {"code": 0, "msg": ""}
+    if has_data:
+        body["data"] = data
+    body["detail"] = {"logid": logid}
+    return web.Response(body=dumps(body), content_type="application/json")
+
+
+def envelope_error(
+    logid: str, code: int, msg: str | None = None, *, status: int = 200
+) -> web.Response:
+    """Build an error envelope ``{"code":N,"msg":...,"detail":{"logid":...}}``.
+
+    Business errors are HTTP 200 at Coze; ``status`` exists for the ``status=`` fault.
+    """
+    body: dict[str, Any] = {
+        "code": code,
+        "msg": error_message(code) if msg is None else msg,
+        "detail": {"logid": logid},
+    }
+    return web.Response(body=dumps(body), status=status, content_type="application/json")
+
+
+def sse_frame(
+    event: str,
+    data: str | dict[str, Any] | list[Any],
+    *,
+    spaced: bool = False,
+    id: int | None = None,
+) -> bytes:
+    """Encode one server-sent event the way Coze frames it.
+
+    Chat streams use ``event:NAME\\ndata:JSON\\n\\n`` (no space after the colon); chatflow and
+    workflow streams put a space after the colon (``spaced=True``) and workflows start each
+    event with an ``id: N`` line. ``data`` given as ``str`` is written verbatim, so
+    ``sse_frame("done", '"[DONE]"')`` produces ``data:"[DONE]"``; dicts and lists are encoded
+    as compact JSON.
+    """
+    payload = data.encode() if isinstance(data, str) else dumps(data)
+    sep = b": " if spaced else b":"
+    head = b"" if id is None else b"id: %d\n" % id
+    return head + b"event" + sep + event.encode() + b"\ndata" + sep + payload + b"\n\n"
+
+
+#: The frame that ends every successful chat stream.
+DONE_FRAME: Final = sse_frame("done", '"[DONE]"')
