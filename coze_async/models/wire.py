@@ -28,11 +28,15 @@ from .events import (
     UnknownEvent,
 )
 
-__all__ = ["chat_event_from_sse", "message_from_wire"]
+__all__ = ["chat_event_from_sse", "chat_event_parser", "message_from_wire"]
 
-_str = str
+_new = object.__new__
+_set_attr = object.__setattr__
+_join = "".join
+_dict = dict
 _int = int
-_FAST_KEYS = frozenset(
+#: Message fields whose wire value is a string (the fast path adopts only these).
+_STR_FIELDS = frozenset(
     (
         "role",
         "content",
@@ -43,53 +47,35 @@ _FAST_KEYS = frozenset(
         "bot_id",
         "chat_id",
         "section_id",
-        "created_at",
+        "reasoning_content",
     )
 )
 
 
 def message_from_wire(d: Any) -> Message:
-    """Build a :class:`Message` from decoded JSON, fast when the types are the plain ones."""
-    if type(d) is not dict:
-        return structure(d, Message, what="$.data")
-    g = d.get
-    role = g("role", "")
-    content = g("content", "")
-    content_type = g("content_type", "text")
-    mtype = g("type", "")
-    mid = g("id", "")
-    conversation_id = g("conversation_id", "")
-    bot_id = g("bot_id")
-    chat_id = g("chat_id")
-    section_id = g("section_id")
-    created_at = g("created_at")
-    if (
-        type(role) is _str
-        and type(content) is _str
-        and type(content_type) is _str
-        and type(mtype) is _str
-        and type(mid) is _str
-        and type(conversation_id) is _str
-        and (bot_id is None or type(bot_id) is _str)
-        and (chat_id is None or type(chat_id) is _str)
-        and (section_id is None or type(section_id) is _str)
-        and (created_at is None or type(created_at) is _int)
-        and d.keys() <= _FAST_KEYS
-    ):
-        # Only the keys read above are present, so nothing the payload carried is skipped.
-        return Message(
-            role,
-            content,
-            content_type,
-            mtype,
-            mid,
-            conversation_id,
-            bot_id,
-            chat_id,
-            section_id,
-            None,
-            created_at,
-        )
+    """Build a :class:`Message` from decoded JSON; fast when the payload has the plain types.
+
+    The fast path applies when every key is a string-valued Message field (plus an int
+    ``created_at``): the freshly decoded dict then becomes the instance's ``__dict__`` as is,
+    with the class-level defaults filling in absent fields. Anything else (ids sent as
+    numbers, numeric-string timestamps, ``meta_data``, nulls, unknown keys) goes through the
+    lenient cattrs converter.
+    """
+    if type(d) is _dict:
+        created_at = d.pop("created_at", None)
+        if (created_at is None or type(created_at) is _int) and d.keys() <= _STR_FIELDS:
+            try:
+                _join(d.values())  # raises TypeError unless every value is a str
+            except TypeError:
+                pass
+            else:
+                if created_at is not None:
+                    d["created_at"] = created_at
+                message = _new(Message)
+                _set_attr(message, "__dict__", d)
+                return message
+        if created_at is not None:
+            d["created_at"] = created_at
     return structure(d, Message, what="$.data")
 
 
@@ -97,7 +83,7 @@ def _chat(d: Any) -> Chat:
     return structure(d, Chat, what="$.data")
 
 
-_MESSAGE_EVENTS: dict[str, Callable[[Message], ChatEvent]] = {
+_MESSAGE_EVENTS: dict[str, type[MessageDelta | MessageCompleted | AudioDelta]] = {
     "conversation.message.delta": MessageDelta,
     "conversation.message.completed": MessageCompleted,
     "conversation.audio.delta": AudioDelta,
@@ -111,22 +97,31 @@ _CHAT_EVENTS: dict[str, Callable[[Chat], ChatEvent]] = {
 }
 
 
-def chat_event_from_sse(name: str, data: str) -> ChatEvent:
-    """Turn one chat-family SSE event into its typed event (``error`` is handled by the caller).
+def chat_event_parser(loads: Callable[[str], Any] = loads) -> Callable[[str, str], ChatEvent]:
+    """Build a chat-event parser using ``loads`` for JSON (benchmarks compare json/orjson)."""
 
-    Raises ``ValueError`` for data that is not JSON and
-    :class:`~coze_async.errors.ResponseValidationError` for JSON of the wrong shape.
-    """
-    make_message = _MESSAGE_EVENTS.get(name)
-    if make_message is not None:
-        return make_message(message_from_wire(loads(data)))
-    make_chat = _CHAT_EVENTS.get(name)
-    if make_chat is not None:
-        return make_chat(_chat(loads(data)))
-    if name == "done":
-        try:
-            payload = loads(data)
-        except ValueError:
-            payload = data  # the docs' overview shows a bare [DONE]; keep it as text
-        return Done(payload)
-    return UnknownEvent(name, data)
+    def parse(name: str, data: str) -> ChatEvent:
+        message_event = _MESSAGE_EVENTS.get(name)
+        if message_event is not None:
+            # The per-delta path: set the one slot directly instead of running __init__.
+            event = _new(message_event)
+            _set_attr(event, "message", message_from_wire(loads(data)))
+            return event
+        make_chat = _CHAT_EVENTS.get(name)
+        if make_chat is not None:
+            return make_chat(_chat(loads(data)))
+        if name == "done":
+            try:
+                payload = loads(data)
+            except ValueError:
+                payload = data  # the docs' overview shows a bare [DONE]; keep it as text
+            return Done(payload)
+        return UnknownEvent(name, data)
+
+    return parse
+
+
+#: Turn one chat-family SSE event (name, data) into its typed event. ``error`` events are
+#: handled by the stream. Raises ``ValueError`` for data that is not JSON and
+#: :class:`~coze_async.errors.ResponseValidationError` for JSON of the wrong shape.
+chat_event_from_sse = chat_event_parser()
