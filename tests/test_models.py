@@ -68,3 +68,23 @@ def test_done_variants() -> None:
     assert chat_event_from_sse("done", "[DONE]").data == "[DONE]"  # type: ignore[union-attr]
     done = chat_event_from_sse("done", '{"debug_url":"https://x"}')
     assert done.debug_url == "https://x"  # type: ignore[union-attr]
+
+
+def test_stdlib_json_fallback_without_orjson() -> None:
+    # The core install has no orjson: the stdlib path must give the same results.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['orjson'] = None\n"
+        "from coze_async import _json\n"
+        "assert not _json.HAS_ORJSON\n"
+        "assert _json.loads(b'{\"a\":\"\\xe4\\xbd\\xa0\"}') == {'a': '你'}\n"
+        "assert _json.dumps({'a': '你'}) == '{\"a\":\"你\"}'.encode()\n"
+        "from coze_async.models.wire import chat_event_from_sse\n"
+        'data = \'{"id":"1","content":"好"}\'\n'
+        "e = chat_event_from_sse('conversation.message.delta', data)\n"
+        "assert e.message.content == '好'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
