@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -12,6 +12,8 @@ from ..errors import InvalidArgumentError
 from ..transport import Call, Transport
 
 __all__ = ["Resource", "require_id"]
+
+T = TypeVar("T")
 
 
 def require_id(name: str, value: object) -> str:
@@ -55,5 +57,5 @@ class Resource:
         )
 
     @staticmethod
-    def _with_logid(obj: Any, logid: str | None) -> Any:
-        return attrs.evolve(obj, logid=logid) if logid is not None else obj
+    def _with_logid(obj: T, logid: str | None) -> T:
+        return attrs.evolve(obj, logid=logid) if logid is not None else obj  # type: ignore[misc]

@@ -18,6 +18,7 @@ from ..errors import (
 from ..models.chat import Chat, ChatPoll, ChatStatus, Message, ToolOutput
 from ..models.converter import structure
 from ..streaming import ChatStream
+from ..transport import Call, Envelope
 from ._base import Resource, require_id
 
 __all__ = ["ChatMessages", "ChatResource"]
@@ -142,6 +143,46 @@ class ChatResource(Resource):
             body["bot_version"] = require_id("bot_version", bot_version)
         return body
 
+    def _chat_call(
+        self,
+        *,
+        stream: bool,
+        conversation_id: str | None,
+        extra_headers: Mapping[str, str] | None,
+        extra_query: Mapping[str, str] | None,
+        extra_body: Mapping[str, Any] | None,
+        timeouts: Timeouts | None,
+        **fields: Any,
+    ) -> Call:
+        # ``fields`` go to _chat_body, whose explicit parameters reject any unknown name.
+        params = (
+            {"conversation_id": require_id("conversation_id", conversation_id)}
+            if conversation_id is not None
+            else None
+        )
+        return self._call(
+            "POST",
+            "/v3/chat",
+            params=params,
+            json=self._chat_body(stream=stream, **fields),
+            idempotent=False,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+            timeouts=timeouts,
+        )
+
+    @staticmethod
+    def _chat_ids(conversation_id: str, chat_id: str) -> dict[str, str]:
+        return {
+            "conversation_id": require_id("conversation_id", conversation_id),
+            "chat_id": require_id("chat_id", chat_id),
+        }
+
+    def _chat_result(self, env: Envelope) -> Chat:
+        chat = structure(env.field("data"), Chat, logid=env.logid, what="$.data")
+        return self._with_logid(chat, env.logid)
+
     async def create(
         self,
         *,
@@ -168,11 +209,16 @@ class ChatResource(Resource):
         Poll it with :meth:`retrieve` or use :meth:`create_and_poll`. Not retried after it may
         have reached the server: a retried chat would be a second, billed chat.
         """
-        body = self._chat_body(
+        call = self._chat_call(
+            stream=False,
+            conversation_id=conversation_id,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+            timeouts=timeouts,
             bot_id=bot_id,
             user_id=user_id,
             messages=messages,
-            stream=False,
             custom_variables=custom_variables,
             auto_save_history=auto_save_history,
             meta_data=meta_data,
@@ -183,26 +229,7 @@ class ChatResource(Resource):
             publish_status=publish_status,
             bot_version=bot_version,
         )
-        params = (
-            {"conversation_id": require_id("conversation_id", conversation_id)}
-            if conversation_id is not None
-            else None
-        )
-        env = await self._transport.request(
-            self._call(
-                "POST",
-                "/v3/chat",
-                params=params,
-                json=body,
-                idempotent=False,
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                timeouts=timeouts,
-            )
-        )
-        chat = structure(env.field("data"), Chat, logid=env.logid, what="$.data")
-        return self._with_logid(chat, env.logid)  # type: ignore[no-any-return]
+        return self._chat_result(await self._transport.request(call))
 
     def stream(
         self,
@@ -229,11 +256,16 @@ class ChatResource(Resource):
 
         Arguments are checked now, so a bad argument raises here, before anything is sent.
         """
-        body = self._chat_body(
+        call = self._chat_call(
+            stream=True,
+            conversation_id=conversation_id,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+            timeouts=timeouts,
             bot_id=bot_id,
             user_id=user_id,
             messages=messages,
-            stream=True,
             custom_variables=custom_variables,
             auto_save_history=auto_save_history,
             meta_data=meta_data,
@@ -243,22 +275,6 @@ class ChatResource(Resource):
             enable_card=enable_card,
             publish_status=publish_status,
             bot_version=bot_version,
-        )
-        params = (
-            {"conversation_id": require_id("conversation_id", conversation_id)}
-            if conversation_id is not None
-            else None
-        )
-        call = self._call(
-            "POST",
-            "/v3/chat",
-            params=params,
-            json=body,
-            idempotent=False,
-            extra_headers=extra_headers,
-            extra_query=extra_query,
-            extra_body=extra_body,
-            timeouts=timeouts,
         )
         return ChatStream(self._transport, call, canceller=self._cancel_for_stream)
 
@@ -279,10 +295,7 @@ class ChatResource(Resource):
             self._call(
                 "GET",
                 "/v3/chat/retrieve",
-                params={
-                    "conversation_id": require_id("conversation_id", conversation_id),
-                    "chat_id": require_id("chat_id", chat_id),
-                },
+                params=self._chat_ids(conversation_id, chat_id),
                 idempotent=True,
                 extra_headers=extra_headers,
                 extra_query=extra_query,
@@ -290,8 +303,7 @@ class ChatResource(Resource):
                 timeouts=timeouts,
             )
         )
-        chat = structure(env.field("data"), Chat, logid=env.logid, what="$.data")
-        return self._with_logid(chat, env.logid)  # type: ignore[no-any-return]
+        return self._chat_result(env)
 
     async def messages(
         self,
@@ -307,10 +319,7 @@ class ChatResource(Resource):
             self._call(
                 "GET",
                 "/v3/chat/message/list",
-                params={
-                    "conversation_id": require_id("conversation_id", conversation_id),
-                    "chat_id": require_id("chat_id", chat_id),
-                },
+                params=self._chat_ids(conversation_id, chat_id),
                 idempotent=True,
                 extra_headers=extra_headers,
                 extra_query=extra_query,
@@ -347,10 +356,7 @@ class ChatResource(Resource):
             self._call(
                 "POST",
                 "/v3/chat/cancel",
-                json={
-                    "conversation_id": require_id("conversation_id", conversation_id),
-                    "chat_id": require_id("chat_id", chat_id),
-                },
+                json=self._chat_ids(conversation_id, chat_id),
                 idempotent=True,
                 extra_headers=extra_headers,
                 extra_query=extra_query,
@@ -358,8 +364,31 @@ class ChatResource(Resource):
                 timeouts=timeouts,
             )
         )
-        chat = structure(env.field("data"), Chat, logid=env.logid, what="$.data")
-        return self._with_logid(chat, env.logid)  # type: ignore[no-any-return]
+        return self._chat_result(env)
+
+    def _tool_outputs_call(
+        self,
+        stream: bool,
+        conversation_id: str,
+        chat_id: str,
+        tool_outputs: Sequence[ToolOutput],
+        *,
+        extra_headers: Mapping[str, str] | None,
+        extra_query: Mapping[str, str] | None,
+        extra_body: Mapping[str, Any] | None,
+        timeouts: Timeouts | None,
+    ) -> Call:
+        return self._call(
+            "POST",
+            "/v3/chat/submit_tool_outputs",
+            params=self._chat_ids(conversation_id, chat_id),
+            json={"tool_outputs": self._tool_outputs(tool_outputs), "stream": stream},
+            idempotent=False,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+            timeouts=timeouts,
+        )
 
     @staticmethod
     def _tool_outputs(tool_outputs: Sequence[ToolOutput]) -> list[dict[str, str]]:
@@ -391,24 +420,17 @@ class ChatResource(Resource):
         timeouts: Timeouts | None = None,
     ) -> Chat:
         """Answer a ``requires_action`` chat's tool calls without streaming."""
-        env = await self._transport.request(
-            self._call(
-                "POST",
-                "/v3/chat/submit_tool_outputs",
-                params={
-                    "conversation_id": require_id("conversation_id", conversation_id),
-                    "chat_id": require_id("chat_id", chat_id),
-                },
-                json={"tool_outputs": self._tool_outputs(tool_outputs), "stream": False},
-                idempotent=False,
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                timeouts=timeouts,
-            )
+        call = self._tool_outputs_call(
+            False,
+            conversation_id,
+            chat_id,
+            tool_outputs,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+            timeouts=timeouts,
         )
-        chat = structure(env.field("data"), Chat, logid=env.logid, what="$.data")
-        return self._with_logid(chat, env.logid)  # type: ignore[no-any-return]
+        return self._chat_result(await self._transport.request(call))
 
     def submit_tool_outputs_stream(
         self,
@@ -422,15 +444,11 @@ class ChatResource(Resource):
         timeouts: Timeouts | None = None,
     ) -> ChatStream:
         """Answer a ``requires_action`` chat's tool calls and stream the rest of the chat."""
-        call = self._call(
-            "POST",
-            "/v3/chat/submit_tool_outputs",
-            params={
-                "conversation_id": require_id("conversation_id", conversation_id),
-                "chat_id": require_id("chat_id", chat_id),
-            },
-            json={"tool_outputs": self._tool_outputs(tool_outputs), "stream": True},
-            idempotent=False,
+        call = self._tool_outputs_call(
+            True,
+            conversation_id,
+            chat_id,
+            tool_outputs,
             extra_headers=extra_headers,
             extra_query=extra_query,
             extra_body=extra_body,
