@@ -69,12 +69,14 @@ def backoff_enabled() -> bool:
 class Call:
     """A declarative description of one API call, built by a resource.
 
-    ``json`` is the request body (already without ``None`` values); ``idempotent`` decides
-    what may be retried; ``data_field`` names the envelope key that holds the result.
+    ``endpoint`` names the SDK operation (``"chat.create"``, ``"conversations.list"``...): the
+    quota limiter maps it to the buckets the call draws from. ``json`` is the request body
+    (already without ``None`` values); ``idempotent`` decides what may be retried.
     """
 
     method: str
     path: str
+    endpoint: str = ""
     params: Mapping[str, str] | None = None
     json: Any = None
     idempotent: bool = False

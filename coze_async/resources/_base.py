@@ -36,6 +36,7 @@ class Resource:
         method: str,
         path: str,
         *,
+        endpoint: str,
         params: Mapping[str, str] | None = None,
         json: Any = None,
         idempotent: bool,
@@ -47,6 +48,7 @@ class Resource:
         return Call(
             method=method,
             path=path,
+            endpoint=endpoint,
             params=params,
             json=json,
             idempotent=idempotent,

@@ -163,6 +163,7 @@ class ChatResource(Resource):
         return self._call(
             "POST",
             "/v3/chat",
+            endpoint="chat.stream" if stream else "chat.create",
             params=params,
             json=self._chat_body(stream=stream, **fields),
             idempotent=False,
@@ -295,6 +296,7 @@ class ChatResource(Resource):
             self._call(
                 "GET",
                 "/v3/chat/retrieve",
+                endpoint="chat.retrieve",
                 params=self._chat_ids(conversation_id, chat_id),
                 idempotent=True,
                 extra_headers=extra_headers,
@@ -319,6 +321,7 @@ class ChatResource(Resource):
             self._call(
                 "GET",
                 "/v3/chat/message/list",
+                endpoint="chat.messages",
                 params=self._chat_ids(conversation_id, chat_id),
                 idempotent=True,
                 extra_headers=extra_headers,
@@ -356,6 +359,7 @@ class ChatResource(Resource):
             self._call(
                 "POST",
                 "/v3/chat/cancel",
+                endpoint="chat.cancel",
                 json=self._chat_ids(conversation_id, chat_id),
                 idempotent=True,
                 extra_headers=extra_headers,
@@ -381,6 +385,7 @@ class ChatResource(Resource):
         return self._call(
             "POST",
             "/v3/chat/submit_tool_outputs",
+            endpoint="chat.submit_tool_outputs_stream" if stream else "chat.submit_tool_outputs",
             params=self._chat_ids(conversation_id, chat_id),
             json={"tool_outputs": self._tool_outputs(tool_outputs), "stream": stream},
             idempotent=False,
