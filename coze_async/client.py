@@ -11,7 +11,11 @@ import aiohttp
 from .auth import Auth, TokenAuth, redact
 from .config import COZE_CN_BASE_URL, RetryPolicy, Timeouts
 from .errors import InvalidArgumentError
+from .ratelimit import Limiter, Plan, QuotaLimiter
 from .resources.chat import ChatResource
+from .resources.conversations import ConversationsResource
+from .resources.files import FilesResource
+from .resources.workflows import WorkflowsResource
 from .transport import Transport
 
 __all__ = ["AsyncCoze"]
@@ -24,6 +28,12 @@ class AsyncCoze:
     ``base_url`` to ``COZE_API_BASE`` and then :data:`COZE_CN_BASE_URL`. Pass ``session`` to
     use your own ``aiohttp.ClientSession`` (it is never closed by this client; its own
     default timeout is overridden per request, so a stream never gets a total timeout).
+
+    ``plan`` (e.g. ``Plan.PERSONAL_FREE``) turns on client-side quota limiting: every call
+    waits, before it is sent, until the plan's QPS and model-RPM windows have room, so a busy
+    service stays inside its quota instead of collecting rejections. ``limiter`` shares the
+    limits wider (e.g. a Redis limiter for a fleet); ``acquire_timeout`` bounds the wait
+    (then :class:`~coze_async.errors.LocalRateLimitError`). Without either, nothing is limited.
 
     Use it as ``async with AsyncCoze(...) as coze:`` or call :meth:`aclose` when done; a
     client that created its own session and is never closed emits a ``ResourceWarning``.
@@ -39,6 +49,9 @@ class AsyncCoze:
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         connection_limit: int = 100,
+        plan: Plan | None = None,
+        limiter: QuotaLimiter | None = None,
+        acquire_timeout: float | None = None,
     ) -> None:
         if token is not None and auth is not None:
             raise InvalidArgumentError("give token= or auth=, not both")
@@ -57,8 +70,19 @@ class AsyncCoze:
             raise InvalidArgumentError(f"base_url must start with http:// or https://, got {url!r}")
         if connection_limit < 1:
             raise InvalidArgumentError("connection_limit must be >= 1")
+        if limiter is not None:
+            if plan is not None:
+                limiter.bind(plan)
+            elif limiter.plan is None:
+                raise InvalidArgumentError("limiter= needs plan= (or a limiter bound to a plan)")
+        elif plan is not None:
+            limiter = Limiter(plan)
+        self.limiter = limiter
+        """The quota limiter in use (``None`` when ``plan`` and ``limiter`` were not given)."""
         self._auth = auth
         self._transport = Transport(
+            limiter=limiter,
+            acquire_timeout=acquire_timeout,
             base_url=url,
             auth=auth,
             timeouts=timeouts or Timeouts(),
@@ -68,6 +92,14 @@ class AsyncCoze:
         )
         self.chat = ChatResource(self._transport)
         """The chat API (:class:`~coze_async.resources.chat.ChatResource`)."""
+        self.conversations = ConversationsResource(self._transport)
+        """Conversations (:class:`~coze_async.resources.conversations.ConversationsResource`);
+        their messages under ``conversations.messages``."""
+        self.files = FilesResource(self._transport)
+        """File uploads (:class:`~coze_async.resources.files.FilesResource`)."""
+        self.workflows = WorkflowsResource(self._transport)
+        """Workflows and chatflows (:class:`~coze_async.resources.workflows.WorkflowsResource`);
+        run histories under ``workflows.runs``."""
 
     @property
     def base_url(self) -> str:
@@ -86,8 +118,10 @@ class AsyncCoze:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP session if this client created it. Idempotent."""
+        """Close the HTTP session if this client created it, and the limiter. Idempotent."""
         await self._transport.aclose()
+        if self.limiter is not None:
+            await self.limiter.aclose()
 
     def __repr__(self) -> str:
         token = getattr(self._auth, "_token", None)

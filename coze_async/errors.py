@@ -6,12 +6,13 @@
     ├── InvalidArgumentError       bad input, found before anything was sent (also a ValueError)
     ├── RequestTooLargeError       request body over Coze's size limit, found before sending
     ├── LocalRateLimitError        the client-side limiter refused (timeout or lifetime budget)
+    │   └── LimiterUnavailableError  the shared (Redis) limiter is unreachable: failed closed
     ├── APIError                   Coze answered with an error (.code, .msg, .logid, .http_status)
     │   ├── AuthenticationError    4100 / HTTP 401: bad, expired or wrong-region token
     │   ├── PermissionDeniedError  4101 / HTTP 403 / 6003: token or plan lacks the permission
     │   ├── BadRequestError        other 4000-class codes / HTTP 4xx: the request was rejected
     │   ├── NotFoundError          4200, 4314 / HTTP 404
-    │   ├── ConflictError          4016 / HTTP 409: another chat runs in this conversation
+    │   ├── ConflictError          4016, 4315 / HTTP 409: the resource's state forbids the call
     │   ├── RateLimitError         HTTP 429, 4009, 4020, 4013 (ambiguous): retry later
     │   ├── QuotaExhaustedError    4008, 4011, 4019, 4022, 4028: balance or quota used up
     │   └── ServerError            5000 / HTTP 5xx
@@ -22,9 +23,12 @@
     │   ├── StreamErrorEvent       the server sent an ``error`` / ``Error`` event (.code, .msg)
     │   ├── IncompleteStreamError  the body ended before the terminal event
     │   ├── StreamInterruptedError the connection failed mid-stream
+    │   ├── StreamGapError         workflow event ids skipped a value: events were lost
     │   └── InvalidEventError      an event's data could not be decoded (also a validation error)
     ├── ChatFailedError            the chat ended with status ``failed`` (.last_error, .chat)
-    └── ChatPollTimeoutError       create_and_poll passed its deadline (the chat was cancelled)
+    ├── ChatPollTimeoutError       create_and_poll passed its deadline (the chat was cancelled)
+    ├── WorkflowRunFailedError     a workflow run's history says ``Fail`` (.history, .code, .msg)
+    └── WorkflowPollTimeoutError   run_and_wait passed its deadline (.history: the last state)
 
 Which :class:`APIError` subclass is raised is chosen from the envelope ``code`` first (Coze
 sends most business errors with HTTP 200) and from the HTTP status when the code is absent or
@@ -53,6 +57,7 @@ __all__ = [
     "IncompleteStreamError",
     "InvalidArgumentError",
     "InvalidEventError",
+    "LimiterUnavailableError",
     "LocalRateLimitError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -63,9 +68,12 @@ __all__ = [
     "ServerError",
     "StreamError",
     "StreamErrorEvent",
+    "StreamGapError",
     "StreamInterruptedError",
     "TransportError",
     "TransportTimeoutError",
+    "WorkflowPollTimeoutError",
+    "WorkflowRunFailedError",
     "error_class_for",
 ]
 
@@ -98,6 +106,14 @@ class RequestTooLargeError(CozeError):
 
 class LocalRateLimitError(CozeError):
     """The client-side limiter refused the call (acquire timeout or lifetime budget)."""
+
+
+class LimiterUnavailableError(LocalRateLimitError):
+    """A shared limiter's store (Redis) could not be reached, so the call was not sent.
+
+    Raised by :class:`~coze_async.ratelimit.RedisLimiter` with ``on_unavailable="fail"``
+    (fail closed); the message names the store's ``host:port``, never its credentials.
+    """
 
 
 class APIError(CozeError):
@@ -148,7 +164,11 @@ class AuthenticationError(APIError):
 
 
 class PermissionDeniedError(APIError):
-    """4101 / HTTP 403 / 6003: the token or the plan does not allow this call."""
+    """4101 / HTTP 403 / 6003: the token or the plan does not allow this call.
+
+    6003 means ``is_async=True`` (``run_async`` / ``run_and_wait``) on a plan without async
+    workflow runs: Coze reserves them for paid (Professional) plans.
+    """
 
 
 class BadRequestError(APIError):
@@ -160,7 +180,11 @@ class NotFoundError(APIError):
 
 
 class ConflictError(APIError):
-    """4016: another chat is already running in this conversation."""
+    """The resource is in a state that forbids the call (4016, 4315, HTTP 409).
+
+    4016: another chat is already running in this conversation. 4315: the workflow run has
+    already finished (or used up its resumes), so it cannot be resumed.
+    """
 
 
 class RateLimitError(APIError):
@@ -265,6 +289,28 @@ class StreamInterruptedError(StreamError):
     """The connection failed or timed out mid-stream. ``__cause__`` is the transport error."""
 
 
+class StreamGapError(StreamError):
+    """A workflow stream's event ids skipped a value: events were lost on the way.
+
+    Workflow events carry ``id: 0, 1, 2...`` (restarting at 0 on every stream, resumes
+    included); ``expected`` is the id that should have come next and ``received`` the one that
+    did. ``partial`` holds everything received before the gap.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial: Any,
+        expected: int,
+        received: int,
+        logid: str | None = None,
+    ) -> None:
+        super().__init__(message, partial=partial, logid=logid)
+        self.expected = expected
+        self.received = received
+
+
 class InvalidEventError(StreamError, ResponseValidationError):
     """An event's data could not be decoded. ``event`` and ``data`` hold what was received."""
 
@@ -321,6 +367,44 @@ class ChatPollTimeoutError(CozeError, TimeoutError):
         self.logid = logid
 
 
+class WorkflowRunFailedError(CozeError):
+    """A workflow run ended with status ``Fail`` (seen in its run history).
+
+    ``history`` is the run's :class:`~coze_async.models.workflow.WorkflowRunHistory`;
+    ``code`` (int, or ``None`` when Coze sent none) and ``msg`` come from its ``error_code`` /
+    ``error_message``; ``debug_url`` opens the run in Coze's console.
+    """
+
+    def __init__(self, history: Any, *, logid: str | None = None) -> None:
+        self.history = history
+        self.code: int | None = history.code
+        self.msg: str = history.error_message or ""
+        self.debug_url: str | None = history.debug_url
+        self.logid = logid
+        text = (
+            f"workflow run {history.execute_id} failed: "
+            f"[code={history.error_code or None}] {self.msg or 'no message'}"
+        )
+        if self.debug_url:
+            text += f" (debug_url={self.debug_url})"
+        if logid:
+            text += f" (logid={logid})"
+        super().__init__(text)
+
+
+class WorkflowPollTimeoutError(CozeError, TimeoutError):
+    """``run_and_wait`` ran past its deadline; ``history`` is the run's last known state.
+
+    The run itself goes on at Coze (workflow runs cannot be cancelled through the API): keep
+    polling ``coze.workflows.runs.retrieve`` with ``history.execute_id`` if you still need it.
+    """
+
+    def __init__(self, message: str, *, history: Any, logid: str | None = None) -> None:
+        super().__init__(message)
+        self.history = history
+        self.logid = logid
+
+
 #: Envelope code -> error class. Codes not listed fall back to the HTTP status, then to the
 #: code's class (4xxx -> BadRequestError, 5xxx -> ServerError).
 CODE_TO_ERROR: dict[int, type[APIError]] = {
@@ -330,6 +414,16 @@ CODE_TO_ERROR: dict[int, type[APIError]] = {
     4200: NotFoundError,
     4314: NotFoundError,
     4016: ConflictError,
+    4315: ConflictError,
+    # Invalid conversation / message (a bad id, or one the token's user did not create) and
+    # the upload refusals: empty, more than one file, too large, unsupported type, invalid.
+    4002: BadRequestError,
+    4005: BadRequestError,
+    4300: BadRequestError,
+    4301: BadRequestError,
+    4302: BadRequestError,
+    4303: BadRequestError,
+    4304: BadRequestError,
     4009: RateLimitError,
     4013: RateLimitError,
     4020: RateLimitError,

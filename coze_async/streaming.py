@@ -71,6 +71,7 @@ class EventStream(Generic[E, S]):
         self._error: BaseException | None = None
         self._logid: str | None = None
         self._http_status: int | None = None
+        self._quota_wait = 0.0
 
     # -- public state ----------------------------------------------------------------------
 
@@ -83,6 +84,11 @@ class EventStream(Generic[E, S]):
     def logid(self) -> str | None:
         """The ``x-tt-logid`` of the stream's response (``None`` before it is opened)."""
         return self._logid
+
+    @property
+    def quota_wait(self) -> float:
+        """Seconds the stream waited for the client-side limiter before it was sent."""
+        return self._quota_wait
 
     @property
     def http_status(self) -> int | None:
@@ -100,7 +106,7 @@ class EventStream(Generic[E, S]):
         if self._opened:
             return
         self._opened = True
-        resp = await self._transport.open_stream(self._call)
+        resp, self._quota_wait = await self._transport.open_stream(self._call)
         # From here the response is ours: close it if we are closed or cancelled meanwhile.
         self._resp = resp
         self._logid = resp.headers.get("x-tt-logid")

@@ -14,6 +14,7 @@ response, so a connection is never leaked.
 
 from __future__ import annotations
 
+import io
 import logging
 import platform
 import random
@@ -42,6 +43,9 @@ from .errors import (
     TransportTimeoutError,
     error_class_for,
 )
+from .ratelimit.base import QuotaLimiter
+from .ratelimit.plans import buckets_for
+from .uploads import MultipartBody, UploadFile
 
 __all__ = ["Call", "Envelope", "Transport", "backoff_enabled", "set_backoff_enabled"]
 
@@ -72,6 +76,8 @@ class Call:
     ``endpoint`` names the SDK operation (``"chat.create"``, ``"conversations.list"``...): the
     quota limiter maps it to the buckets the call draws from. ``json`` is the request body
     (already without ``None`` values); ``idempotent`` decides what may be retried.
+    ``upload`` replaces the JSON body with a streamed ``multipart/form-data`` one (its size is
+    checked against ``max_body``; ``extra_body`` keys become extra form fields).
     """
 
     method: str
@@ -87,15 +93,18 @@ class Call:
     extra_body: Mapping[str, Any] | None = None
     timeouts: Timeouts | None = None
     retry: RetryPolicy | None = None
+    upload: UploadFile | None = None
 
 
 @attrs.frozen
 class Envelope:
-    """A decoded successful JSON answer: the whole ``body``, plus ``logid`` and ``http_status``."""
+    """A decoded successful JSON answer: the whole ``body``, ``logid``, ``http_status``, and
+    ``quota_wait``, the seconds the call waited for the client-side limiter."""
 
     body: Any
     logid: str | None
     http_status: int
+    quota_wait: float = 0.0
 
     def field(self, name: str = "data") -> Any:
         """The value under ``name`` (``None`` when the key is absent)."""
@@ -146,7 +155,13 @@ class Transport:
         retry: RetryPolicy,
         session: aiohttp.ClientSession | None,
         connection_limit: int = 100,
+        limiter: QuotaLimiter | None = None,
+        acquire_timeout: float | None = None,
+        rejection_pause: float = 1.0,
     ) -> None:
+        self.limiter = limiter
+        self.acquire_timeout = acquire_timeout
+        self.rejection_pause = rejection_pause
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.timeouts = timeouts
@@ -196,6 +211,16 @@ class Transport:
     # -- building --------------------------------------------------------------------------
 
     def _encode(self, call: Call) -> bytes | None:
+        if call.upload is not None:
+            size = call.upload.size
+            if size is not None and size > call.max_body:
+                raise RequestTooLargeError(
+                    f"{call.method} {call.path}: {call.upload.filename!r} is {size} bytes, over "
+                    f"Coze's limit of {call.max_body} bytes per file; nothing was sent",
+                    size=size,
+                    limit=call.max_body,
+                )
+            return None  # the multipart body is produced per attempt, in _send_once
         body = call.json
         if call.extra_body:
             body = {**(body or {}), **call.extra_body}
@@ -309,6 +334,8 @@ class Transport:
     # -- the retry loop --------------------------------------------------------------------
 
     def _retryable(self, exc: Exception, call: Call, policy: RetryPolicy) -> bool:
+        if call.upload is not None and not call.upload.replayable:
+            return False  # a non-seekable stream cannot be sent twice
         safe = call.idempotent or policy.retry_unsafe
         if isinstance(exc, RateLimitError):
             return True
@@ -327,8 +354,19 @@ class Transport:
             "User-Agent": self._user_agent,
             "Accept": "text/event-stream" if call.stream else "application/json",
         }
-        if body is not None:
+        data: bytes | io.BytesIO | MultipartBody | None = body
+        if call.upload is not None:
+            # A fresh body per attempt: a retry re-reads the file from its start.
+            data = await call.upload.open(call.extra_body)
+            headers["Content-Type"] = data.content_type
+            if data.length is not None:
+                headers["Content-Length"] = str(data.length)
+        elif body is not None:
             headers["Content-Type"] = "application/json"
+            if len(body) > 1024 * 1024:
+                # aiohttp warns (ResourceWarning) about raw bytes bodies over 1 MiB, as big
+                # workflow inputs are; a fresh stream per attempt keeps retries whole.
+                data = io.BytesIO(body)
         if call.extra_headers:
             headers.update(call.extra_headers)
         try:
@@ -336,7 +374,7 @@ class Transport:
                 call.method,
                 self.base_url + call.path,
                 params=self._params(call),
-                data=body,
+                data=data,
                 headers=headers,
                 timeout=self._client_timeout(call),
                 allow_redirects=False,
@@ -363,6 +401,9 @@ class Transport:
                 f"{type(exc).__name__}: {exc}",
                 phase="headers",
             ) from exc
+        finally:
+            if isinstance(data, MultipartBody):
+                data.close()  # the server has answered: the body is no longer needed
 
     async def _read_body(self, call: Call, resp: aiohttp.ClientResponse) -> bytes:
         try:
@@ -423,15 +464,30 @@ class Transport:
             resp.close()
             raise
 
-    async def _run(self, call: Call) -> Envelope | aiohttp.ClientResponse:
+    async def _acquire(self, names: tuple[str, ...]) -> float:
+        if self.limiter is None:
+            return 0.0
+        # Called even with no bucket: a lifetime call budget counts every call.
+        return await self.limiter.acquire(names, timeout=self.acquire_timeout)
+
+    async def _run(self, call: Call) -> tuple[Envelope | aiohttp.ClientResponse, float]:
         body = self._encode(call)
         policy = call.retry or self.retry
+        names = buckets_for(call.endpoint) if self.limiter is not None and call.endpoint else ()
         started = time.monotonic()
         attempt = 0
+        waited = 0.0
         while True:
+            # Every attempt reaches the server and counts against its window: acquire each time.
+            waited += await self._acquire(names)
             try:
-                return await self._attempt(call, body)
+                return await self._attempt(call, body), waited
             except (APIError, TransportError) as exc:
+                if names and self._server_rate_limited(exc, policy):
+                    assert self.limiter is not None
+                    # The account is over a limit right now: hold back every task, not just
+                    # this one, for a window's length.
+                    self.limiter.pause(names, self.rejection_pause)
                 if attempt >= policy.max_retries or not self._retryable(exc, call, policy):
                     raise
                 delay = min(policy.max_backoff, policy.initial_backoff * (2**attempt))
@@ -454,17 +510,24 @@ class Transport:
                 if delay:
                     await anyio.sleep(delay)
 
+    @staticmethod
+    def _server_rate_limited(exc: Exception, policy: RetryPolicy) -> bool:
+        if isinstance(exc, RateLimitError):
+            return True
+        return isinstance(exc, APIError) and exc.code in policy.rate_limit_codes
+
     async def request(self, call: Call) -> Envelope:
         """Send a unary call (with retries) and return its decoded envelope."""
-        result = await self._run(call)
+        result, waited = await self._run(call)
         assert isinstance(result, Envelope)
-        return result
+        return attrs.evolve(result, quota_wait=waited) if waited else result
 
-    async def open_stream(self, call: Call) -> aiohttp.ClientResponse:
-        """Send a streaming call (with retries up to the headers) and return the response.
+    async def open_stream(self, call: Call) -> tuple[aiohttp.ClientResponse, float]:
+        """Send a streaming call (with retries up to the headers); return the response.
 
-        The caller owns the returned response and must close or release it.
+        Also returns the seconds spent waiting for quota. The caller owns the returned
+        response and must close or release it.
         """
-        result = await self._run(attrs.evolve(call, stream=True))
+        result, waited = await self._run(attrs.evolve(call, stream=True))
         assert isinstance(result, aiohttp.ClientResponse)
-        return result
+        return result, waited

@@ -9,6 +9,7 @@ import attrs
 import coze_async
 
 EXPECTED = {
+    "Limiter", "LimiterUnavailableError", "Plan",
     "COZE_CN_BASE_URL", "COZE_COM_BASE_URL", "APIError", "AsyncCoze", "AudioDelta", "Auth",
     "AuthenticationError", "BadRequestError", "CallableAuth", "Chat", "ChatCompleted",
     "ChatCreated", "ChatEvent", "ChatFailed", "ChatFailedError", "ChatInProgress", "ChatPoll",
@@ -22,6 +23,14 @@ EXPECTED = {
     "SubmitToolOutputs", "Timeouts", "TokenAuth", "ToolCall", "ToolCallFunction", "ToolOutput",
     "TransportError", "TransportTimeoutError", "UnknownEvent", "Usage", "__version__",
     "accumulate_chat",
+    # conversations, messages, files, pagination
+    "AsyncPager", "Conversation", "FeedbackType", "File", "Page", "Section",
+    # workflows and chatflows
+    "InterruptData", "InterruptType", "NodeExecuteStatus", "StreamGapError", "WorkflowDone",
+    "WorkflowEvent", "WorkflowInterrupt", "WorkflowMessage", "WorkflowNodeContent",
+    "WorkflowNodeOutput", "WorkflowPing", "WorkflowPollTimeoutError", "WorkflowResult",
+    "WorkflowRunFailedError", "WorkflowRunHistory", "WorkflowRunResult", "WorkflowRunStatus",
+    "WorkflowSnapshot", "WorkflowStream", "accumulate_workflow",
 }  # fmt: skip
 
 

@@ -71,12 +71,18 @@ AUDIO_CHUNK_B64: Final = base64.b64encode(
 _PROMPT_TOKENS: Final = 96
 
 
-def describe_content(content_type: str, content: str) -> str:
+def describe_content(
+    content_type: str,
+    content: str,
+    describe_file: Callable[[str], str | None] | None = None,
+) -> str:
     """Render a message's content as plain text for the echo reply.
 
     ``object_string`` content (a JSON string holding a list of text/file/image/audio items) is
-    summarised as its text followed by ``[附件: image file_id=…]`` markers. Raises ValueError
-    when such content is not a JSON list of objects with a ``type``.
+    summarised as its text followed by ``[附件: image file_id=…]`` markers. ``describe_file``
+    labels a file id the emulator knows (an uploaded file: ``name=… bytes=…``) and raises
+    ValueError for one the caller may not use; unknown ids get no label. Raises ValueError
+    when the content is not a JSON list of objects with a ``type``.
     """
     if content_type != "object_string":
         return content
@@ -91,7 +97,9 @@ def describe_content(content_type: str, content: str) -> str:
         if item["type"] == "text":
             texts.append(str(item.get("text") or ""))
         elif item.get("file_id"):
-            attachments.append(f"[附件: {item['type']} file_id={item['file_id']}]")
+            label = describe_file(str(item["file_id"])) if describe_file is not None else None
+            extra = f" {label}" if label else ""
+            attachments.append(f"[附件: {item['type']} file_id={item['file_id']}{extra}]")
         elif item.get("file_url"):
             attachments.append(f"[附件: {item['type']} file_url={item['file_url']}]")
         else:

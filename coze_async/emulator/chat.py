@@ -5,15 +5,15 @@ Request validation follows coze-api.md §2: null-valued and unknown JSON fields 
 request-level errors on stream endpoints are JSON envelopes, never SSE.
 
 Error codes used: 4000 bad/missing parameter (the msg names the field), 4001 unknown chat
-(any chat-scoped route whose conversation_id/chat_id pair does not name a chat), 4002
-unknown conversation on ``/v3/chat``, 4007 ``stream=false`` with ``auto_save_history=false``,
-4016 conversation occupied, 4104 chat not cancelable. ``submit_tool_outputs`` on a chat that
-is not ``requires_action`` answers 4000.
+(any chat-scoped route whose conversation_id/chat_id pair does not name a chat of the
+caller's), 4002 unknown (or another user's) conversation on ``/v3/chat``, 4007
+``stream=false`` with ``auto_save_history=false``, 4016 conversation occupied, 4104 chat not
+cancelable. ``submit_tool_outputs`` on a chat that is not ``requires_action`` answers 4000.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -62,14 +62,16 @@ class ChatAPI:
         stream = _opt_bool(body, "stream", default=False)
         auto_save = _opt_bool(body, "auto_save_history", default=True)
         meta_data = _opt_str_map(body, "meta_data")
-        inputs = _parse_messages(body.get("additional_messages"))
+        describe_file = self.file_describer(ctx.user_id)
+        inputs = _parse_messages(body.get("additional_messages"), describe_file)
         if not stream and not auto_save:
             raise ApiError(4007)
 
         conversation_id = request.query.get("conversation_id") or None
         conv = None
         if conversation_id is not None:
-            conv = self.state.conversations.get(conversation_id)
+            # Another user's conversation is as invisible as a missing one.
+            conv = self.state.visible_conversation(conversation_id, ctx.user_id)
             if conv is None:
                 raise ApiError(4002, f"Invalid conversation: {conversation_id} does not exist.")
             if conv.occupied:
@@ -79,7 +81,7 @@ class ChatAPI:
         if query is None and conv is not None:
             query = next(
                 (
-                    describe_content(m.content_type, m.content)
+                    describe_content(m.content_type, m.content, describe_file)
                     for m in reversed(conv.messages)
                     if m.role == "user"
                 ),
@@ -93,7 +95,9 @@ class ChatAPI:
             )
 
         if conv is None:
-            conv = self.state.create_conversation()
+            conv = self.state.create_conversation(creator_id=ctx.user_id, bot_id=bot_id)
+        elif not conv.bot_id:
+            conv.bot_id = bot_id  # a conversation is listed under the bot that chats in it
         records = [
             MessageRecord(
                 id=new_id(),
@@ -160,7 +164,9 @@ class ChatAPI:
             )
         )
         chat = self._find_chat(
-            _required_str(body, "conversation_id"), _required_str(body, "chat_id")
+            _required_str(body, "conversation_id"),
+            _required_str(body, "chat_id"),
+            self.emu.context(request).user_id,
         )
         if not chat.active:
             raise ApiError(4104, f"{error_message(4104)} (status: {chat.status})")
@@ -201,14 +207,22 @@ class ChatAPI:
 
     # ------------------------------------------------------------------ helpers
 
+    def file_describer(self, user_id: str) -> Callable[[str], str | None]:
+        """Labels file ids in ``object_string`` content for ``user_id`` (see bots.py)."""
+        return lambda file_id: self.state.describe_file(file_id, user_id)
+
     def _chat_from_query(self, request: web.Request) -> ChatRecord:
         query = request.query
         return self._find_chat(
-            _required_str(query, "conversation_id"), _required_str(query, "chat_id")
+            _required_str(query, "conversation_id"),
+            _required_str(query, "chat_id"),
+            self.emu.context(request).user_id,
         )
 
-    def _find_chat(self, conversation_id: str, chat_id: str) -> ChatRecord:
+    def _find_chat(self, conversation_id: str, chat_id: str, user_id: str) -> ChatRecord:
         chat = self.state.find_chat(conversation_id, chat_id)
+        if chat is not None and self.state.visible_conversation(conversation_id, user_id) is None:
+            chat = None  # another user's chat
         if chat is None:
             raise ApiError(
                 4001,
@@ -252,15 +266,20 @@ def _opt_str_map(body: Mapping[str, Any], key: str) -> dict[str, str] | None:
     return dict(value)
 
 
-def _parse_messages(value: Any) -> list[dict[str, Any]]:
+def _parse_messages(
+    value: Any,
+    describe_file: Callable[[str], str | None] | None = None,
+    *,
+    field: str = "additional_messages",
+) -> list[dict[str, Any]]:
     """Validate ``additional_messages``; returns normalised dicts (role/type/content/...)."""
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ApiError(4000, "Invalid parameter additional_messages: must be an array.")
+        raise ApiError(4000, f"Invalid parameter {field}: must be an array.")
     out = []
     for index, item in enumerate(value):
-        where = f"additional_messages[{index}]"
+        where = f"{field}[{index}]"
         if not isinstance(item, dict):
             raise ApiError(4000, f"Invalid parameter {where}: must be an object.")
         role = item.get("role")
@@ -275,7 +294,7 @@ def _parse_messages(value: Any) -> list[dict[str, Any]]:
         if content_type not in _CONTENT_TYPES:
             raise ApiError(4000, f"Invalid parameter {where}.content_type: {content_type!r}.")
         try:
-            text = describe_content(content_type, content)
+            text = describe_content(content_type, content, describe_file)
         except ValueError as exc:
             raise ApiError(4000, f"Invalid parameter {where}.content: {exc}.") from None
         meta = item.get("meta_data")

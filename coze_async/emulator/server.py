@@ -6,7 +6,8 @@ Request pipeline (one middleware, in this order):
 2. the request is recorded in :attr:`Emulator.requests` (before anything can reject it);
 3. the fault header is parsed (unknown names -> HTTP 400) and ``times=K`` is applied;
 4. request-level faults answer instead of the route (``slow-headers`` delays first);
-5. bearer auth (4100 on failure) for every route not registered with ``auth=False``;
+5. bearer auth for every route not registered with ``auth=False``: the token names the
+   user (:attr:`RequestContext.user_id`), an unknown one answers 4100;
 6. the route handler; an :class:`~coze_async.emulator.wire.ApiError` becomes an envelope.
 
 Stream-level faults are applied by :meth:`Emulator.stream_turn`, which every SSE route uses.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +41,8 @@ from .bots import (
     Turn,
 )
 from .faults import FaultCounter, FaultSpec, FaultSpecError, parse_faults
-from .state import EmulatorState
+from .quota import QuotaEnforcer
+from .state import EmulatorState, new_id
 from .wire import (
     DEFAULT_TOKEN,
     FAULT_HEADER,
@@ -51,6 +54,7 @@ from .wire import (
     error_message,
     new_logid,
 )
+from .workflows import ScriptedWorkflow, Workflow, WorkflowAPI, WorkflowRegistry
 
 __all__ = ["Emulator", "Handler", "RecordedRequest", "RequestContext"]
 
@@ -68,6 +72,10 @@ _CTX_KEY: Any = (
 )
 # Upper bound on how long drop-after waits for written events to leave the socket buffer.
 _FLUSH_TIMEOUT: Final = 1.0
+#: Coze's upload limit (coze-api.md §5), the default of ``max_upload_bytes``.
+MAX_UPLOAD_BYTES: Final = 512 * 1024 * 1024
+#: Largest JSON body read: Coze's 20 MB workflow limit, plus room for the SDK's own checks.
+MAX_JSON_BODY: Final = 21 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +105,8 @@ class RequestContext:
     recorded: RecordedRequest
     #: ``x-coze-emulator-repeat`` value (how many times bots repeat their reply).
     repeat: int = 1
+    #: The user the request's token belongs to ("" on routes exempt from auth).
+    user_id: str = ""
 
 
 class Emulator:
@@ -110,6 +120,10 @@ class Emulator:
     It binds ``host``:``port`` (port 0 picks a free port), accepts ``Authorization: Bearer
     <token>``, sleeps ``event_delay`` seconds between SSE events, and completes non-stream
     chats ``chat_duration`` seconds after they are created.
+
+    Every token is a different user: ``tokens=`` (or :meth:`add_token`) adds users next to
+    ``token``, and each sees only the conversations, messages and files it created, as at
+    Coze. Uploads over ``max_upload_bytes`` answer 4302.
     """
 
     def __init__(
@@ -120,7 +134,18 @@ class Emulator:
         token: str = DEFAULT_TOKEN,
         event_delay: float = 0.0,
         chat_duration: float = 0.05,
+        plan: Any = None,
+        rate_limit_status: int = 200,
+        rate_limit_code: int = 4009,
+        tokens: Sequence[str] = (),
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        user_level: str = "pro_personal",
+        workflow_duration: float = 0.05,
     ) -> None:
+        #: Quota enforcement (``plan=``, e.g. ``coze_async.Plan.PERSONAL_FREE``), or None.
+        self.quota = QuotaEnforcer(plan) if plan is not None else None
+        self.rate_limit_status = rate_limit_status
+        self.rate_limit_code = rate_limit_code
         self.host = host
         self.port = port
         self.token = token
@@ -141,7 +166,23 @@ class Emulator:
             AUDIO_BOT_ID: AudioBot(),
         }
         self._auth_exempt: set[Handler] = set()
-        self._expected_auth = f"Bearer {token}"
+        #: ``Authorization`` header value -> user id.
+        self._users: dict[str, str] = {}
+        self.add_token(token)
+        for extra in tokens:
+            self.add_token(extra)
+        #: Largest upload accepted (Coze: 512 MB); larger ones answer 4302.
+        self.max_upload_bytes = max_upload_bytes
+        #: The account's plan as Coze names it (``free``, ``pro_personal``, ``team``,
+        #: ``enterprise``); only decides whether ``is_async`` workflow runs are allowed
+        #: ("free" answers 6003). Quotas are ``plan=``'s business.
+        self.user_level = user_level
+        #: Seconds an async workflow run stays ``Running`` before it finishes.
+        self.workflow_duration = workflow_duration
+        #: Workflows by id, and their runs (see :mod:`coze_async.emulator.workflows`).
+        self.workflows = WorkflowRegistry()
+        # Handlers that read the request body themselves (streamed uploads).
+        self._raw_body: set[Handler] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight: dict[int, web.BaseRequest] = {}  # keyed by id(): requests are unhashable
         self._open_streams = 0
@@ -253,17 +294,55 @@ class Emulator:
         """The bot answering ``bot_id``: a registered one, else the echo bot."""
         return self._bots.get(bot_id, self._default_bot)
 
+    # ----------------------------------------------------------------- workflows
+
+    def add_workflow(self, workflow_id: str, workflow: Workflow) -> None:
+        """Register ``workflow`` (see :mod:`coze_async.emulator.workflows`) under its id."""
+        self.workflows.add(workflow_id, workflow)
+
+    def add_scripted_workflow(self, workflow_id: str, frames: Sequence[bytes]) -> None:
+        """Register a workflow whose stream body is exactly ``frames`` (ids and all)."""
+        self.workflows.add(workflow_id, ScriptedWorkflow(frames))
+
+    # ----------------------------------------------------------------- users
+
+    def add_token(self, token: str | None = None) -> str:
+        """Accept ``token`` (a fresh random one if None) as a new user; returns the token."""
+        if token is None:
+            token = f"emu_{secrets.token_hex(12)}"
+        if not token:
+            raise ValueError("token must not be empty")
+        self._users.setdefault(f"Bearer {token}", new_id())
+        return token
+
+    def user_id_for(self, token: str) -> str:
+        """The user id (``creator_id``) that ``token`` acts as; KeyError if not accepted."""
+        return self._users[f"Bearer {token}"]
+
     # ----------------------------------------------------------------- app
 
     def make_app(self) -> web.Application:
         """Build the aiohttp application (routes + middleware) bound to this emulator."""
         # Imported here: the route modules import this one for typing.
         from .chat import ChatAPI
+        from .conversations import ConversationsAPI
+        from .files import FilesAPI
 
-        app = web.Application(middlewares=[self._make_middleware()])
+        # JSON bodies up to Coze's 20 MB workflow limit (aiohttp's default is 1 MB); uploads
+        # are streamed by their handler and never read whole.
+        app = web.Application(middlewares=[self._make_middleware()], client_max_size=MAX_JSON_BODY)
         app.on_response_prepare.append(_ensure_logid)
         for method, path, handler, auth in ChatAPI(self).routes():
             self.add_route(app, method, path, handler, auth=auth)
+        for method, path, handler, auth in ConversationsAPI(self).routes():
+            self.add_route(app, method, path, handler, auth=auth)
+        files = FilesAPI(self)
+        for method, path, handler, auth in files.routes():
+            self.add_route(app, method, path, handler, auth=auth)
+        self._raw_body.add(files.upload)
+        for method, path, handler, auth in WorkflowAPI(self).routes():
+            self.add_route(app, method, path, handler, auth=auth)
+        self.add_route(app, "GET", "/_emulator/quota", self._quota_report, auth=False)
         return app
 
     def add_route(
@@ -290,7 +369,9 @@ class Emulator:
     async def _dispatch(
         self, request: web.Request, handler: Handler, logid: str
     ) -> web.StreamResponse:
-        body = await request.read()
+        # A streamed upload is read by its handler, chunk by chunk: never buffer it here.
+        streamed = request.match_info.handler in self._raw_body
+        body = b"" if streamed else await request.read()
         recorded = RecordedRequest(
             method=request.method,
             path=request.path,
@@ -327,15 +408,41 @@ class Emulator:
             if (
                 request.match_info.http_exception is None
                 and request.match_info.handler not in self._auth_exempt
-                and request.headers.get("Authorization") != self._expected_auth
             ):
-                return self.error(request, 4100)
+                user_id = self._users.get(request.headers.get("Authorization", ""))
+                if user_id is None:
+                    return self.error(request, 4100)
+                ctx.user_id = user_id
+            if self.quota is not None:
+                rejected = self._check_quota(request, recorded.at)
+                if rejected is not None:
+                    return rejected
             try:
                 return await handler(request)
             except ApiError as exc:
                 return self.error(request, exc.code, exc.msg)
         finally:
             self._inflight.pop(id(request), None)
+
+    def _check_quota(self, request: web.Request, now: float) -> web.Response | None:
+        assert self.quota is not None
+        token = request.headers.get("Authorization", "")
+        full = self.quota.admit(token, request.method, request.path, now)
+        if full is None:
+            return None
+        logid = self.context(request).logid
+        resp = envelope_error(
+            logid,
+            self.rate_limit_code,
+            f"Request rate exceeded the {full} limit of your plan; retry later.",
+            status=self.rate_limit_status,
+        )
+        resp.headers[LOGID_HEADER] = logid
+        return resp
+
+    async def _quota_report(self, request: web.Request) -> web.Response:
+        report = self.quota.report() if self.quota is not None else {"plan": None, "buckets": {}}
+        return web.json_response(report)
 
     # ----------------------------------------------------------------- helpers for routes
 
@@ -376,15 +483,22 @@ class Emulator:
         await asyncio.sleep(self.chat_duration)
         turn.settle()
 
-    async def stream_turn(self, request: web.Request, turn: Turn) -> web.StreamResponse:
+    async def stream_turn(
+        self, request: web.Request, turn: Turn, *, delay: float | None = None
+    ) -> web.StreamResponse:
         """Write ``turn``'s frames as an SSE response, applying this request's stream faults.
 
         One ``write`` per frame. However the stream ends (done, fault, client gone, server
-        closing) the turn is settled and :attr:`open_streams` decremented.
+        closing) the turn is settled and :attr:`open_streams` decremented. ``delay`` is this
+        stream's own pace between events (e.g. a slow workflow's heartbeats); the ``latency``
+        fault overrides it, and it defaults to ``event_delay``.
         """
         ctx = self.context(request)
         faults = ctx.faults
-        delay = faults.latency if faults.latency is not None else self.event_delay
+        if faults.latency is not None:
+            delay = faults.latency
+        elif delay is None:
+            delay = self.event_delay
         resp = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",

@@ -13,9 +13,11 @@ from typing import Any, Final
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "API_CONNECTOR_ID",
     "ChatRecord",
     "Conversation",
     "EmulatorState",
+    "FileRecord",
     "MessageRecord",
     "Outcome",
     "Usage",
@@ -37,6 +39,9 @@ def now() -> int:
     """Current Unix time in whole seconds (Coze's 10-digit timestamps)."""
     return int(time.time())
 
+
+#: The API channel's connector id, Coze's default for conversations.
+API_CONNECTOR_ID: Final = "1024"
 
 #: Chat statuses that occupy their conversation (another chat there gets 4016).
 ACTIVE_STATUSES: Final = frozenset({"created", "in_progress"})
@@ -174,7 +179,12 @@ class ChatRecord:
 
 @dataclass(slots=True)
 class Conversation:
-    """A conversation: its saved messages and the chat currently running in it, if any."""
+    """A conversation: its saved messages and the chat currently running in it, if any.
+
+    ``section_id`` is the current context section (``last_section_id`` on the wire); clearing
+    the context replaces it. ``creator_id`` is the user whose token created it: nobody else
+    sees it.
+    """
 
     id: str
     created_at: int = field(default_factory=now)
@@ -182,16 +192,65 @@ class Conversation:
     section_id: str = ""
     messages: list[MessageRecord] = field(default_factory=list)
     active_chat: ChatRecord | None = None
+    creator_id: str = ""
+    bot_id: str = ""
+    name: str = ""
+    connector_id: str = API_CONNECTOR_ID
+    updated_at: int = 0
 
     def __post_init__(self) -> None:
         if not self.section_id:
             # Recorded streams show a fresh conversation's section id equal to its own id.
             self.section_id = self.id
+        if not self.updated_at:
+            self.updated_at = self.created_at
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form (``ConversationData``)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "meta_data": self.meta_data,
+            "creator_id": self.creator_id,
+            "connector_id": self.connector_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "last_section_id": self.section_id,
+        }
+
+    def find_message(self, message_id: str) -> MessageRecord | None:
+        """The stored message with ``message_id``, if it is in this conversation."""
+        return next((m for m in self.messages if m.id == message_id), None)
 
     @property
     def occupied(self) -> bool:
         """True while another chat is created/in progress here (Coze answers 4016)."""
         return self.active_chat is not None and self.active_chat.active
+
+
+@dataclass(slots=True)
+class FileRecord:
+    """An uploaded file. Only its size, digest and first bytes are kept, never the content."""
+
+    id: str
+    file_name: str
+    #: Size in bytes.
+    size: int
+    creator_id: str
+    sha256: str
+    content_type: str = "application/octet-stream"
+    #: The first bytes (up to 512), enough to recognise the file's format.
+    head: bytes = b""
+    created_at: int = field(default_factory=now)
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form (``File``)."""
+        return {
+            "id": self.id,
+            "bytes": self.size,
+            "file_name": self.file_name,
+            "created_at": self.created_at,
+        }
 
 
 class EmulatorState:
@@ -200,12 +259,79 @@ class EmulatorState:
     def __init__(self) -> None:
         self.conversations: dict[str, Conversation] = {}
         self.chats: dict[str, ChatRecord] = {}
+        #: Uploaded files by id.
+        self.files: dict[str, FileRecord] = {}
+        #: Feedback set on answers, by message id (``{"feedback_type": ..., ...}``).
+        self.feedback: dict[str, dict[str, Any]] = {}
 
-    def create_conversation(self, meta_data: dict[str, str] | None = None) -> Conversation:
+    def create_conversation(
+        self,
+        meta_data: dict[str, str] | None = None,
+        *,
+        creator_id: str = "",
+        bot_id: str = "",
+        name: str = "",
+        connector_id: str = API_CONNECTOR_ID,
+    ) -> Conversation:
         """Create and register an empty conversation."""
-        conv = Conversation(id=new_id(), meta_data=dict(meta_data or {}))
+        conv = Conversation(
+            id=new_id(),
+            meta_data=dict(meta_data or {}),
+            creator_id=creator_id,
+            bot_id=bot_id,
+            name=name,
+            connector_id=connector_id,
+        )
         self.conversations[conv.id] = conv
         return conv
+
+    def describe_file(self, file_id: str, user_id: str) -> str | None:
+        """How the echo bot names an attached file: ``name=… bytes=…`` for an uploaded one.
+
+        None for an id the emulator never issued (tests use made-up ids); ValueError for a
+        file uploaded by someone else, which Coze does not let the caller use.
+        """
+        record = self.files.get(file_id)
+        if record is None:
+            return None
+        if record.creator_id != user_id:
+            raise ValueError(f"file {file_id} does not belong to the caller")
+        return f"name={record.file_name} bytes={record.size}"
+
+    def visible_conversation(self, conversation_id: str, user_id: str) -> Conversation | None:
+        """The conversation if it exists and ``user_id`` created it (nobody else sees it).
+
+        A conversation created without a known user (``creator_id == ""``) is visible to all.
+        """
+        conv = self.conversations.get(conversation_id)
+        if conv is None or (conv.creator_id and conv.creator_id != user_id):
+            return None
+        return conv
+
+    def clear_section(self, conv: Conversation) -> str:
+        """Start a new context section in ``conv``; later chats and messages belong to it."""
+        conv.section_id = new_id()
+        conv.updated_at = now()
+        return conv.section_id
+
+    def delete_conversation(self, conv: Conversation) -> None:
+        """Remove ``conv``, its messages and its chats for good."""
+        self.conversations.pop(conv.id, None)
+        for chat_id in [c.id for c in self.chats.values() if c.conversation_id == conv.id]:
+            del self.chats[chat_id]
+        for message in conv.messages:
+            self.feedback.pop(message.id, None)
+
+    def delete_messages(self, conv: Conversation, doomed: list[MessageRecord]) -> None:
+        """Remove messages from ``conv`` and from the chats that produced them."""
+        ids = {m.id for m in doomed}
+        conv.messages[:] = [m for m in conv.messages if m.id not in ids]
+        for chat_id in {m.chat_id for m in doomed if m.chat_id}:
+            chat = self.chats.get(chat_id)
+            if chat is not None:
+                chat.messages[:] = [m for m in chat.messages if m.id not in ids]
+        for message_id in ids:
+            self.feedback.pop(message_id, None)
 
     def find_chat(self, conversation_id: str, chat_id: str) -> ChatRecord | None:
         """The chat with ``chat_id`` if it belongs to ``conversation_id``, else None."""

@@ -74,6 +74,9 @@ _ERROR_MESSAGES: Final[dict[int, str]] = {
     4000: "Invalid request parameters. Please check the parameters and try again.",
     4001: "Invalid chat. Please check that the chat_id and conversation_id are correct.",
     4002: "Invalid conversation. Please check that the conversation_id is correct.",
+    4003: "The meta_data exceeds the limits: at most 16 pairs, keys 1-64 and values 1-512 "
+    "characters.",
+    4005: "Invalid message. Please check that the message_id and the content are correct.",
     4006: "Invalid bot. Please check that the bot_id is correct.",
     4007: "Invalid parameter: auto_save_history must be true when stream is false.",
     4008: "The bot's daily usage limit has been reached. Please try again tomorrow.",
@@ -95,6 +98,11 @@ _ERROR_MESSAGES: Final[dict[int, str]] = {
     4101: "The token you entered does not have the required permission.",
     4104: "The chat cannot be canceled: it has already completed, failed or requires action.",
     4200: "The requested resource was not found.",
+    4300: "The file is empty.",
+    4301: "Only one file can be uploaded at a time.",
+    4302: "The file exceeds the maximum allowed size.",
+    4303: "The file type is not supported.",
+    4304: "The file is invalid.",
     5000: "We're currently experiencing server issues. Please try again later.",
 }
 

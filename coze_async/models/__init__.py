@@ -17,6 +17,7 @@ from .chat import (
     ToolOutput,
     Usage,
 )
+from .conversation import Conversation, FeedbackType, Section
 from .events import (
     AudioDelta,
     ChatCompleted,
@@ -32,6 +33,7 @@ from .events import (
     UnknownEvent,
     accumulate_chat,
 )
+from .file import File
 
 __all__ = [
     "AudioDelta",
@@ -47,7 +49,10 @@ __all__ = [
     "ChatStatus",
     "ContentItem",
     "ContentType",
+    "Conversation",
     "Done",
+    "FeedbackType",
+    "File",
     "LastError",
     "Message",
     "MessageCompleted",
@@ -55,6 +60,7 @@ __all__ = [
     "MessageRole",
     "MessageType",
     "RequiredAction",
+    "Section",
     "SubmitToolOutputs",
     "ToolCall",
     "ToolCallFunction",

@@ -144,7 +144,10 @@ class InsertedMessage:
 
 @attrs.frozen
 class Chat:
-    """A chat (one bot turn) as Coze reports it. ``logid`` is set on objects returned by calls."""
+    """A chat (one bot turn) as Coze reports it.
+
+    ``logid`` (and ``quota_wait``) are set on the chat objects that calls return.
+    """
 
     id: str
     conversation_id: str = ""
@@ -160,6 +163,8 @@ class Chat:
     section_id: str | None = None
     inserted_additional_messages: tuple[InsertedMessage, ...] | None = None
     logid: str | None = attrs.field(default=None, eq=False, repr=False)
+    #: Seconds the call that returned this chat waited for the client-side limiter.
+    quota_wait: float = attrs.field(default=0.0, eq=False, repr=False)
 
     @property
     def is_terminal(self) -> bool:

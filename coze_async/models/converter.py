@@ -44,8 +44,21 @@ def _structure_int(value: Any, _type: Any) -> int:
     raise TypeError(f"expected an integer, got {type(value).__name__}")
 
 
+def _structure_bool(value: Any, _type: Any) -> bool:
+    # Flags (is_finish, node_is_finish...): a JSON bool, 0/1, or "true"/"false". Registered
+    # explicitly: bool is an int subclass, so it would otherwise dispatch to the int hook.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise TypeError(f"expected a boolean, got {value!r}")
+
+
 converter.register_structure_hook(str, _structure_str)
 converter.register_structure_hook(int, _structure_int)
+converter.register_structure_hook(bool, _structure_bool)
 
 
 def structure(data: Any, cls: type[T], *, logid: str | None = None, what: str = "$") -> T:

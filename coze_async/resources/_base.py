@@ -9,7 +9,7 @@ import attrs
 
 from ..config import Timeouts
 from ..errors import InvalidArgumentError
-from ..transport import Call, Transport
+from ..transport import DEFAULT_MAX_BODY, Call, Envelope, Transport
 
 __all__ = ["Resource", "require_id"]
 
@@ -44,6 +44,7 @@ class Resource:
         extra_query: Mapping[str, str] | None,
         extra_body: Mapping[str, Any] | None,
         timeouts: Timeouts | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> Call:
         return Call(
             method=method,
@@ -56,7 +57,18 @@ class Resource:
             extra_query=extra_query,
             extra_body=extra_body,
             timeouts=timeouts,
+            max_body=max_body,
         )
+
+    @staticmethod
+    def _stamped(obj: T, env: Envelope) -> T:
+        """``obj`` with the call's ``logid`` and, where the model has it, ``quota_wait``."""
+        changes: dict[str, Any] = {}
+        if env.logid is not None:
+            changes["logid"] = env.logid
+        if env.quota_wait and "quota_wait" in attrs.fields_dict(type(obj)):  # type: ignore[arg-type]
+            changes["quota_wait"] = env.quota_wait
+        return attrs.evolve(obj, **changes) if changes else obj  # type: ignore[misc]
 
     @staticmethod
     def _with_logid(obj: T, logid: str | None) -> T:

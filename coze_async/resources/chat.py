@@ -182,7 +182,7 @@ class ChatResource(Resource):
 
     def _chat_result(self, env: Envelope) -> Chat:
         chat = structure(env.field("data"), Chat, logid=env.logid, what="$.data")
-        return self._with_logid(chat, env.logid)
+        return self._stamped(chat, env)
 
     async def create(
         self,

@@ -1,0 +1,490 @@
+"""A quota limiter shared through Redis: one account's limits kept by a whole fleet.
+
+``AsyncCoze(plan=Plan.PERSONAL_PRO, limiter=RedisLimiter(url="redis://host:6379/0"))`` keeps
+every process and host that uses the same Redis (and ``account``) inside one plan together.
+
+Algorithm: the same strict sliding log as :class:`~coze_async.ratelimit.Limiter`, kept in
+Redis. Each bucket is a sorted set of grant times (µs); a grant at ``t`` is allowed when fewer
+than ``limit`` grants lie in ``(t - window, t]`` (``window = period * (1 + margin)``), so no
+window of length ``period`` ever holds more than ``limit`` grants. Every acquire attempt is
+one Lua script (EVALSHA) that reads Redis's own clock (``TIME``: the hosts' clocks never
+matter), trims old grants, and either records one grant in every bucket at the same instant
+or answers how long to wait until all of them have room. A pause after a server rejection is
+a ``<bucket>:pause`` key that the script honours, so it holds back the whole fleet.
+
+No reservation is ever held between attempts: a waiting task sleeps the wait the script
+answered and asks again. That is why a cancelled task takes nothing and a killed process
+leaves nothing stuck (its past grants age out of the window like anybody's).
+
+Within one process, the tasks that need the same buckets queue on one FIFO lock, so they are
+served in arrival order and the process has at most one script in flight per bucket set while
+waiting. Across processes there is no queue: when a window opens, the first script to run
+wins. ``redis`` (redis-py's asyncio client) is an optional dependency: ``pip install
+'coze-async[redis]'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import os
+import secrets
+import time
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+import anyio
+
+from ..errors import InvalidArgumentError, LimiterUnavailableError, LocalRateLimitError
+from .limiter import Limiter
+from .plans import Plan
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
+
+__all__ = ["RedisLimiter"]
+
+logger = logging.getLogger("coze_async.ratelimit")
+
+#: After Redis failed with ``on_unavailable="local"``, how long calls use the in-process
+#: limiter before Redis is tried again (so an outage costs one failed attempt per interval,
+#: not one per call).
+RECHECK_AFTER = 5.0
+
+# KEYS: for each bucket, its log (sorted set: member -> grant time in µs) then its pause key.
+# ARGV[1]: this attempt's unique member; then for each bucket: limit, window (µs).
+# Returns 0 when one grant was recorded in every bucket at the same instant, else the µs to
+# wait until every bucket has room (and is not paused).
+_ACQUIRE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local n = #KEYS / 2
+-- redis-py resends a command after a dropped connection: the same member must not take twice.
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local wait = 0
+for i = 1, n do
+  local log = KEYS[2 * i - 1]
+  local limit = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[2 * i + 1])
+  local paused = tonumber(redis.call('GET', KEYS[2 * i]) or 0)
+  if paused - now > wait then wait = paused - now end
+  -- A grant at g is inside the window (now - window, now] unless g <= now - window.
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
+  local count = redis.call('ZCARD', log)
+  if count >= limit then
+    -- The oldest of the last `limit` grants must leave the window first.
+    local oldest = redis.call('ZRANGE', log, count - limit, count - limit, 'WITHSCORES')
+    local ready = tonumber(oldest[2]) + window - now
+    if ready > wait then wait = ready end
+  end
+end
+if wait > 0 then return wait end
+for i = 1, n do
+  local log = KEYS[2 * i - 1]
+  redis.call('ZADD', log, now, ARGV[1])
+  -- Idle accounts leave nothing behind: the log outlives its newest grant by 1 s only.
+  redis.call('PEXPIRE', log, math.floor(tonumber(ARGV[2 * i + 1]) / 1000) + 1000)
+end
+return 0
+"""
+
+# KEYS: pause keys. ARGV[1]: pause length (µs). Extends, never shortens, a pause.
+_PAUSE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local pause = tonumber(ARGV[1])
+local until_us = now + pause
+for i = 1, #KEYS do
+  local current = tonumber(redis.call('GET', KEYS[i]) or 0)
+  if until_us > current then
+    redis.call('SET', KEYS[i], until_us, 'PX', math.floor(pause / 1000) + 1000)
+  end
+end
+return 0
+"""
+
+# KEYS: bucket logs. ARGV[1]: the member of an attempt whose caller was cancelled mid-call.
+_RELEASE_LUA = """
+for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+return 0
+"""
+
+
+class _Spec:
+    """Everything one bucket set needs per attempt, computed once."""
+
+    __slots__ = ("args", "keys", "lock", "lock_key", "log_keys", "names", "pause_keys")
+
+    def __init__(self, names: tuple[str, ...], keys: list[bytes], args: list[bytes]) -> None:
+        self.names = names
+        self.keys = keys
+        self.args = args
+        self.log_keys = keys[0::2]
+        self.pause_keys = keys[1::2]
+        self.lock_key = tuple(sorted(names))
+        # Made on first acquire, inside the event loop (pause() may run outside one).
+        self.lock: anyio.Lock | None = None
+
+
+def _import_redis() -> Any:
+    try:
+        import redis.asyncio
+        import redis.exceptions
+    except ImportError as exc:
+        raise ImportError(
+            "RedisLimiter needs redis-py's asyncio client: pip install 'coze-async[redis]'"
+        ) from exc
+    return redis
+
+
+def _where(url: str) -> str:
+    """``host:port`` of a Redis URL, never its user name or password."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix:{parts.path}"
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        port = 6379
+    return f"{parts.hostname or '?'}:{port}"
+
+
+class RedisLimiter:
+    """A :class:`~coze_async.ratelimit.QuotaLimiter` shared by every process using one Redis.
+
+    ``url`` is a redis-py URL (``redis://[[user]:password@]host:port/db``, ``rediss://``,
+    ``unix://``); or pass a ready ``client`` (``redis.asyncio.Redis``, which this limiter
+    then never closes). Keys are ``<prefix>{<account>}:<bucket>``: give each Coze account
+    its own ``account`` so several accounts can share one Redis (the braces keep one
+    account's keys in one Redis Cluster slot). Every process of an account must use the same
+    plan and margin.
+
+    ``margin`` widens each window by that fraction of its period, as in the in-process
+    :class:`~coze_async.ratelimit.Limiter`. ``socket_timeout`` bounds each Redis round trip
+    and connect.
+
+    When Redis cannot be reached (or answers with an error), ``on_unavailable="fail"``
+    (default) raises :class:`~coze_async.errors.LimiterUnavailableError`: the call is not
+    sent (fail closed). ``on_unavailable="local"`` logs a warning and uses an in-process
+    :class:`~coze_async.ratelimit.Limiter` for the same plan instead, trying Redis again
+    every :data:`RECHECK_AFTER` seconds; limits are then per process, not per fleet.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        plan: Plan | None = None,
+        account: str = "default",
+        prefix: str = "coze_async:quota:",
+        margin: float = 0.05,
+        on_unavailable: Literal["fail", "local"] = "fail",
+        client: Redis | None = None,
+        socket_timeout: float = 1.0,
+    ) -> None:
+        redis = _import_redis()
+        if margin < 0:
+            raise InvalidArgumentError("margin must be >= 0")
+        if on_unavailable not in ("fail", "local"):
+            raise InvalidArgumentError("on_unavailable must be 'fail' or 'local'")
+        if not account or "{" in account or "}" in account:
+            raise InvalidArgumentError("account must be non-empty and contain no braces")
+        if socket_timeout <= 0:
+            raise InvalidArgumentError("socket_timeout must be > 0")
+        self.margin = margin
+        self.on_unavailable: Literal["fail", "local"] = on_unavailable
+        self.account = account
+        self.prefix = prefix
+        self.plan: Plan | None = None
+        self._socket_timeout = socket_timeout
+        self._owns_client = client is None
+        if client is None:
+            # One quick retry covers a pooled connection that Redis dropped (restart, idle
+            # timeout); redis-py's default (many retries with backoff) would turn "Redis is
+            # down" into seconds of waiting per call.
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+
+            client = redis.asyncio.Redis.from_url(
+                url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                retry=Retry(NoBackoff(), 1),
+            )
+            self.where = _where(url)
+        else:
+            kwargs = client.connection_pool.connection_kwargs
+            self.where = (
+                f"unix:{kwargs['path']}"
+                if "path" in kwargs
+                else f"{kwargs.get('host', '?')}:{kwargs.get('port', 6379)}"
+            )
+        self._client: Redis = client
+        self._acquire_script: AsyncScript = client.register_script(_ACQUIRE_LUA)
+        self._pause_script: AsyncScript = client.register_script(_PAUSE_LUA)
+        self._release_script: AsyncScript = client.register_script(_RELEASE_LUA)
+        self._unavailable: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        self._table: dict[str, tuple[int, int]] = {}
+        self._specs: dict[tuple[str, ...], _Spec | None] = {}
+        self._locks: dict[tuple[str, ...], anyio.Lock] = {}
+        self._paused: dict[str, float] = {}
+        self._local: Limiter | None = None
+        self._local_until = -math.inf  # monotonic time until which calls skip Redis
+        self._outage = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._pid = -1
+        self._member_prefix = ""
+        self._seq = itertools.count()
+        if plan is not None:
+            self.bind(plan)
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisLimiter({self.where!r}, account={self.account!r}, "
+            f"plan={self.plan.name if self.plan else None!r})"
+        )
+
+    def bind(self, plan: Plan) -> None:
+        """Use ``plan``'s buckets (``AsyncCoze(plan=...)`` calls this)."""
+        self.plan = plan
+        self._table = {
+            b.name: (b.limit, round(b.period * (1 + self.margin) * 1_000_000)) for b in plan.buckets
+        }
+        self._specs.clear()
+        self._local = Limiter(plan, margin=self.margin) if self.on_unavailable == "local" else None
+
+    def key(self, bucket: str) -> str:
+        """The Redis key of ``bucket``'s grant log (its pause key adds ``:pause``)."""
+        return f"{self.prefix}{{{self.account}}}:{bucket}"
+
+    def _spec(self, names: tuple[str, ...]) -> _Spec | None:
+        table = self._table
+        known = tuple(dict.fromkeys(n for n in names if n in table))
+        spec: _Spec | None = None
+        if known:
+            # Encoded once here, not by redis-py on every attempt.
+            keys: list[bytes] = []
+            args: list[bytes] = []
+            for name in known:
+                log = self.key(name).encode()
+                limit, window_us = table[name]
+                keys += (log, log + b":pause")
+                args += (b"%d" % limit, b"%d" % window_us)
+            spec = _Spec(known, keys, args)
+        self._specs[names] = spec
+        return spec
+
+    def _member(self) -> str:
+        # Unique across processes and hosts: a random token per process (re-drawn after a
+        # fork, so a child never reuses its parent's members) and a counter.
+        pid = os.getpid()
+        if pid != self._pid:
+            self._pid = pid
+            self._member_prefix = f"{secrets.token_hex(6)}:{pid}:"
+        return f"{self._member_prefix}{next(self._seq)}"
+
+    @property
+    def instance_id(self) -> str:
+        """The prefix of this process's grant members in Redis (for diagnostics and tests)."""
+        self._member()
+        return self._member_prefix
+
+    async def acquire(self, names: Sequence[str], *, timeout: float | None = None) -> float:
+        """Take one token from each named bucket, fleet-wide; return the seconds waited.
+
+        The seconds waited are 0.0 when the tokens were there at once (the Redis round trip
+        is not counted as waiting). Buckets the plan does not have are ignored. Raises
+        :class:`~coze_async.errors.LocalRateLimitError` when the tokens cannot be had within
+        ``timeout`` seconds (nothing is taken then), and
+        :class:`~coze_async.errors.LimiterUnavailableError` when Redis cannot be reached and
+        ``on_unavailable="fail"``.
+        """
+        key = names if isinstance(names, tuple) else tuple(names)
+        try:
+            spec = self._specs[key]
+        except KeyError:
+            spec = self._spec(key)
+        if spec is None:
+            return 0.0
+        start = time.monotonic()
+        deadline = math.inf if timeout is None else start + timeout
+        if self._local_until > start:
+            granted, delayed = False, False
+        else:
+            lock = spec.lock
+            if lock is None:
+                # One FIFO queue per bucket set, however the names were ordered.
+                lock = spec.lock = self._locks.setdefault(spec.lock_key, anyio.Lock())
+            try:
+                lock.acquire_nowait()
+                queued = False
+            except anyio.WouldBlock:
+                await self._queue(lock, spec, deadline, timeout)
+                queued = True
+            try:
+                granted, slept = await self._acquire_redis(spec, deadline, timeout)
+            finally:
+                lock.release()
+            delayed = queued or slept
+        if not granted:
+            delayed = await self._acquire_local(spec, deadline) or delayed
+        if not delayed:
+            return 0.0
+        waited = time.monotonic() - start
+        logger.debug("waited %.3fs for %s", waited, ",".join(spec.names))
+        return waited
+
+    async def _queue(
+        self, lock: anyio.Lock, spec: _Spec, deadline: float, timeout: float | None
+    ) -> None:
+        # Wait for the tasks ahead of us (FIFO), at most until the deadline.
+        got = False
+        with anyio.move_on_after(deadline - time.monotonic()):
+            await lock.acquire()
+            got = True
+        if not got:
+            raise LocalRateLimitError(
+                f"quota for {'+'.join(spec.names)} not available within {timeout} s "
+                "(queued behind other calls)"
+            )
+
+    async def _acquire_redis(
+        self, spec: _Spec, deadline: float, timeout: float | None
+    ) -> tuple[bool, bool]:
+        """Ask Redis until granted: (granted, slept). Not granted means: go local."""
+        slept = False
+        while True:
+            now = time.monotonic()
+            if self._local_until > now:
+                return False, slept  # another task found Redis down while we queued
+            # A pause this process was told about is honoured at once, even before its
+            # write to Redis has landed.
+            paused = max(self._paused.get(n, -math.inf) for n in spec.names)
+            if paused > now:
+                wait = paused - now
+            else:
+                member = self._member()
+                try:
+                    wait_us = await self._acquire_script(keys=spec.keys, args=[member, *spec.args])
+                except anyio.get_cancelled_exc_class():
+                    # The script may have run and granted before the cancellation reached
+                    # us: give that grant back, so a cancelled call takes nothing.
+                    self._spawn(self._release(spec.log_keys, member))
+                    raise
+                except self._unavailable as exc:
+                    self._unreachable(exc)  # raises unless on_unavailable="local"
+                    return False, slept
+                if self._outage:
+                    self._outage = False
+                    logger.warning("Redis quota limiter at %s is reachable again", self.where)
+                if not wait_us:
+                    return True, slept
+                wait = int(wait_us) / 1_000_000
+                now = time.monotonic()
+            if now + wait > deadline:
+                raise LocalRateLimitError(
+                    f"quota for {'+'.join(spec.names)} not available within {timeout} s "
+                    f"(next slot in {wait:.3f} s)"
+                )
+            logger.debug("waiting %.3fs for %s", wait, ",".join(spec.names))
+            await anyio.sleep(wait)
+            slept = True
+
+    async def _acquire_local(self, spec: _Spec, deadline: float) -> bool:
+        """The in-process fallback; True if it had to wait."""
+        assert self._local is not None
+        remaining = None if math.isinf(deadline) else max(0.0, deadline - time.monotonic())
+        return await self._local.acquire(spec.names, timeout=remaining) > 0
+
+    def _unreachable(self, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        password = getattr(self._client.connection_pool, "connection_kwargs", {}).get("password")
+        if password:
+            reason = reason.replace(str(password), "***")
+        if self.on_unavailable == "fail":
+            raise LimiterUnavailableError(
+                f"Redis quota limiter at {self.where} is unavailable ({reason}); failing "
+                "closed: the call was not sent (on_unavailable='local' would fall back to a "
+                "per-process limiter)"
+            ) from exc
+        self._local_until = time.monotonic() + RECHECK_AFTER
+        if not self._outage:
+            self._outage = True
+            logger.warning(
+                "Redis quota limiter at %s is unavailable (%s); using the in-process limiter "
+                "(limits are per process, not shared) and trying Redis again every %g s",
+                self.where,
+                reason,
+                RECHECK_AFTER,
+            )
+
+    def pause(self, names: Sequence[str], seconds: float) -> None:
+        """Let nothing through the named buckets for ``seconds``, in every process.
+
+        Honoured at once in this process; written to Redis in the background (this method
+        is synchronous, as the transport calls it), where every other process's next
+        attempt sees it.
+        """
+        if seconds <= 0:
+            return
+        spec = self._spec(names if isinstance(names, tuple) else tuple(names))
+        if spec is None:
+            return
+        until = time.monotonic() + seconds
+        for name in spec.names:
+            if until > self._paused.get(name, -math.inf):
+                self._paused[name] = until
+        if self._local is not None:
+            self._local.pause(spec.names, seconds)
+        logger.debug("buckets %s paused for %.3fs", ",".join(spec.names), seconds)
+        self._spawn(self._pause_remote(spec.pause_keys, seconds))
+
+    async def _pause_remote(self, keys: list[bytes], seconds: float) -> None:
+        try:
+            await self._pause_script(keys=keys, args=[round(seconds * 1_000_000)])
+        except self._unavailable as exc:
+            logger.warning(
+                "could not share a quota pause through Redis at %s (%s): only this process "
+                "holds back",
+                self.where,
+                type(exc).__name__,
+            )
+
+    async def _release(self, log_keys: list[bytes], member: str) -> None:
+        try:
+            await self._release_script(keys=log_keys, args=[member])
+        except self._unavailable:
+            # Nothing is stuck either way: the grant ages out of the window.
+            logger.debug("could not give back a cancelled grant (it ages out)")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            coro.close()  # no event loop (called from sync code): local effect only
+            return
+        task = loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def flush(self) -> None:
+        """Wait until the background writes (shared pauses) have reached Redis."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Finish background writes (pauses) and close the Redis client if this limiter made
+        it. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._tasks:
+            with anyio.move_on_after(2 * self._socket_timeout):
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._owns_client:
+            await self._client.aclose()

@@ -1,0 +1,394 @@
+"""``coze.conversations.messages``: messages inside a conversation, and feedback on answers.
+
+Wire facts: coze-api.md §3. The list is cursor-paged by message id: ``after_id`` continues
+after a message in the listing's order, ``before_id`` goes back before one; each page
+reports ``first_id``/``last_id``/``has_more``. Modify answers under ``message`` rather than
+``data``; delete answers with the deleted message; feedback answers carry no data.
+
+Retries: ``retrieve``, ``list``, ``update``, ``delete`` and the feedback calls are
+idempotent (repeating them leaves the same state; a retried ``delete`` whose first attempt
+went through answers 4005). ``create`` is not: a retry could add the message twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from ..config import Timeouts
+from ..errors import InvalidArgumentError, ResponseValidationError
+from ..models.chat import ContentItem, ContentType, Message, _check_meta_data, encode_object_string
+from ..models.conversation import FeedbackType
+from ..models.converter import structure
+from ..pagination import AsyncPager, Page
+from ..transport import Envelope
+from ._base import Resource, require_id
+
+__all__ = ["MessagesResource"]
+
+_ORDERS = ("desc", "asc")
+_ROLES = ("user", "assistant")
+_MAX_REASONS = 10
+_MAX_REASON_LEN = 30
+_MAX_COMMENT = 250
+
+#: (before_id, after_id) of one message-list request.
+_Cursor = tuple[str | None, str | None]
+
+
+def _content(content: str | Sequence[ContentItem], content_type: str | None) -> tuple[str, str]:
+    """``(content, content_type)`` for the wire; ContentItems become ``object_string``."""
+    if isinstance(content, str):
+        if not content:
+            raise InvalidArgumentError("content must not be empty")
+        kind = content_type or ContentType.TEXT
+        if kind not in (ContentType.TEXT, ContentType.OBJECT_STRING):
+            raise InvalidArgumentError(
+                f"content_type must be 'text' or 'object_string', got {content_type!r}"
+            )
+        if kind == ContentType.OBJECT_STRING:
+            try:
+                items = json.loads(content)
+            except ValueError:
+                items = None
+            if not isinstance(items, list) or not items:
+                raise InvalidArgumentError(
+                    "object_string content must be a JSON array of items; build it from "
+                    "ContentItem objects instead"
+                )
+        return content, str(kind)
+    if content_type not in (None, ContentType.OBJECT_STRING):
+        raise InvalidArgumentError("a list of ContentItem is always sent as 'object_string'")
+    return encode_object_string(list(content)), str(ContentType.OBJECT_STRING)
+
+
+def _message_ids(conversation_id: str, message_id: str) -> dict[str, str]:
+    return {
+        "conversation_id": require_id("conversation_id", conversation_id),
+        "message_id": require_id("message_id", message_id),
+    }
+
+
+class MessagesResource(Resource):
+    """Create, list, retrieve, modify and delete messages; like/unlike answers."""
+
+    def _message(self, env: Envelope, key: str = "data") -> Message:
+        message = structure(env.field(key), Message, logid=env.logid, what=f"$.{key}")
+        return self._stamped(message, env)
+
+    async def create(
+        self,
+        *,
+        conversation_id: str,
+        content: str | Sequence[ContentItem],
+        role: str = "user",
+        content_type: str | None = None,
+        meta_data: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> Message:
+        """Add a message to a conversation (it joins the current section's context).
+
+        ``content`` is text, or a list of :class:`~coze_async.ContentItem` (sent as
+        ``object_string``, e.g. an uploaded file plus a question). Coze returns the message
+        with an empty ``type``; it is not answered until a chat runs in the conversation.
+        """
+        if role not in _ROLES:
+            raise InvalidArgumentError(f"role must be 'user' or 'assistant', got {role!r}")
+        text, kind = _content(content, content_type)
+        body: dict[str, Any] = {"role": role, "content": text, "content_type": kind}
+        if meta_data is not None:
+            body["meta_data"] = _check_meta_data(meta_data, "meta_data")
+        env = await self._transport.request(
+            self._call(
+                "POST",
+                "/v1/conversation/message/create",
+                endpoint="messages.create",
+                params={"conversation_id": require_id("conversation_id", conversation_id)},
+                json=body,
+                idempotent=False,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                timeouts=timeouts,
+            )
+        )
+        return self._message(env)
+
+    def list(
+        self,
+        *,
+        conversation_id: str,
+        order: str = "desc",
+        chat_id: str | None = None,
+        before_id: str | None = None,
+        after_id: str | None = None,
+        limit: int = 50,
+        include_middle_message: bool | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> AsyncPager[Message]:
+        """A conversation's messages, newest first (``order="asc"``: oldest first).
+
+        Returns a lazy :class:`~coze_async.pagination.AsyncPager` fetching ``limit`` (1-50)
+        messages per request. Without cursors it starts at the top of the listing and follows
+        ``last_id`` (as ``after_id``) while ``has_more`` is true. ``after_id=`` starts after
+        that message; ``before_id=`` alone lists what comes before that message, page by page
+        towards the top of the listing (each page still in listing order); both together
+        bound the listing on both sides. ``chat_id`` keeps one chat's messages. By default
+        Coze lists questions and answers only; ``include_middle_message=True`` adds tool
+        calls, verbose and follow-up messages.
+        """
+        cid = require_id("conversation_id", conversation_id)
+        if order not in _ORDERS:
+            raise InvalidArgumentError(f"order must be 'desc' or 'asc', got {order!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 50:
+            raise InvalidArgumentError(f"limit must be an integer between 1 and 50, got {limit!r}")
+        chat = require_id("chat_id", chat_id) if chat_id is not None else None
+        before = require_id("before_id", before_id) if before_id is not None else None
+        after = require_id("after_id", after_id) if after_id is not None else None
+        backwards = before is not None and after is None
+
+        async def fetch(cursor: _Cursor) -> tuple[Page[Message], _Cursor | None]:
+            page_before, page_after = cursor
+            body: dict[str, Any] = {"order": order, "limit": limit}
+            if chat is not None:
+                body["chat_id"] = chat
+            if page_before is not None:
+                body["before_id"] = page_before
+            if page_after is not None:
+                body["after_id"] = page_after
+            if include_middle_message is not None:
+                body["include_middle_message"] = include_middle_message
+            env = await self._transport.request(
+                self._call(
+                    "POST",
+                    "/v1/conversation/message/list",
+                    endpoint="messages.list",
+                    params={"conversation_id": cid},
+                    json=body,
+                    idempotent=True,
+                    extra_headers=extra_headers,
+                    extra_query=extra_query,
+                    extra_body=extra_body,
+                    timeouts=timeouts,
+                )
+            )
+            page = self._message_page(env)
+            if backwards:
+                following: _Cursor | None = (page.first_id, None) if page.first_id else None
+            else:
+                following = (page_before, page.last_id) if page.last_id else None
+            return page, following
+
+        return AsyncPager(fetch, (before, after), what=f"messages of conversation {cid}")
+
+    def _message_page(self, env: Envelope) -> Page[Message]:
+        data = env.field("data")
+        if data is None:
+            data = []
+        if not isinstance(data, list):
+            raise ResponseValidationError(
+                "expected a list of messages under data",
+                logid=env.logid,
+                path="$.data",
+                body=env.body,
+            )
+        items = tuple(
+            self._stamped(structure(m, Message, logid=env.logid, what=f"$.data[{i}]"), env)
+            for i, m in enumerate(data)
+        )
+        first_id = env.field("first_id")
+        last_id = env.field("last_id")
+        return Page(
+            items,
+            bool(env.field("has_more")),
+            env.logid,
+            first_id=str(first_id) if first_id not in (None, "", "0", 0) else None,
+            last_id=str(last_id) if last_id not in (None, "", "0", 0) else None,
+        )
+
+    async def retrieve(
+        self,
+        *,
+        conversation_id: str,
+        message_id: str,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> Message:
+        """Get one message of a conversation."""
+        env = await self._transport.request(
+            self._call(
+                "GET",
+                "/v1/conversation/message/retrieve",
+                endpoint="messages.retrieve",
+                params=_message_ids(conversation_id, message_id),
+                idempotent=True,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=None,
+                timeouts=timeouts,
+            )
+        )
+        return self._message(env)
+
+    async def update(
+        self,
+        *,
+        conversation_id: str,
+        message_id: str,
+        content: str | Sequence[ContentItem] | None = None,
+        content_type: str | None = None,
+        meta_data: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> Message:
+        """Modify a message's content and/or meta_data; returns the modified message.
+
+        Coze puts the result under ``message`` instead of ``data``; this method reads it there.
+        """
+        if content is None and meta_data is None:
+            raise InvalidArgumentError("give content= and/or meta_data= to update")
+        body: dict[str, Any] = {}
+        if content is not None:
+            body["content"], body["content_type"] = _content(content, content_type)
+        elif content_type is not None:
+            raise InvalidArgumentError("content_type= needs content=")
+        if meta_data is not None:
+            body["meta_data"] = _check_meta_data(meta_data, "meta_data")
+        env = await self._transport.request(
+            self._call(
+                "POST",
+                "/v1/conversation/message/modify",
+                endpoint="messages.update",
+                params=_message_ids(conversation_id, message_id),
+                json=body,
+                idempotent=True,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                timeouts=timeouts,
+            )
+        )
+        return self._message(env, "message")
+
+    async def delete(
+        self,
+        *,
+        conversation_id: str,
+        message_id: str,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> Message:
+        """Delete a question or answer message; returns the deleted message.
+
+        Deleting an answer also deletes the intermediate messages (tool calls, follow-ups...)
+        of its chat.
+        """
+        env = await self._transport.request(
+            self._call(
+                "POST",
+                "/v1/conversation/message/delete",
+                endpoint="messages.delete",
+                params=_message_ids(conversation_id, message_id),
+                idempotent=True,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=None,
+                timeouts=timeouts,
+            )
+        )
+        return self._message(env)
+
+    async def set_feedback(
+        self,
+        *,
+        conversation_id: str,
+        message_id: str,
+        feedback_type: str,
+        reason_types: Sequence[str] | None = None,
+        comment: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        """Like or unlike a bot answer (``FeedbackType.LIKE`` / ``FeedbackType.UNLIKE``).
+
+        ``reason_types``: up to 10 labels of up to 30 characters; ``comment``: up to 250
+        characters. Setting feedback again replaces the previous one.
+        """
+        if feedback_type not in (FeedbackType.LIKE, FeedbackType.UNLIKE):
+            raise InvalidArgumentError(
+                f"feedback_type must be 'like' or 'unlike', got {feedback_type!r}"
+            )
+        body: dict[str, Any] = {"feedback_type": str(feedback_type)}
+        if reason_types is not None:
+            if isinstance(reason_types, str):
+                raise InvalidArgumentError("reason_types must be a list of strings")
+            reasons = list(reason_types)
+            if len(reasons) > _MAX_REASONS:
+                raise InvalidArgumentError(f"reason_types: at most {_MAX_REASONS} labels")
+            for reason in reasons:
+                if not isinstance(reason, str) or not 1 <= len(reason) <= _MAX_REASON_LEN:
+                    raise InvalidArgumentError(
+                        f"reason_types: each label must be 1-{_MAX_REASON_LEN} characters, "
+                        f"got {reason!r}"
+                    )
+            body["reason_types"] = reasons
+        if comment is not None:
+            if not isinstance(comment, str) or len(comment) > _MAX_COMMENT:
+                raise InvalidArgumentError(f"comment must be a string of at most {_MAX_COMMENT}")
+            body["comment"] = comment
+        await self._transport.request(
+            self._call(
+                "POST",
+                self._feedback_path(conversation_id, message_id),
+                endpoint="messages.set_feedback",
+                json=body,
+                idempotent=True,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                timeouts=timeouts,
+            )
+        )
+
+    async def delete_feedback(
+        self,
+        *,
+        conversation_id: str,
+        message_id: str,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        """Remove the feedback set on an answer."""
+        await self._transport.request(
+            self._call(
+                "DELETE",
+                self._feedback_path(conversation_id, message_id),
+                endpoint="messages.delete_feedback",
+                idempotent=True,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=None,
+                timeouts=timeouts,
+            )
+        )
+
+    @staticmethod
+    def _feedback_path(conversation_id: str, message_id: str) -> str:
+        ids = _message_ids(conversation_id, message_id)
+        cid, mid = (quote(ids[k], safe="") for k in ("conversation_id", "message_id"))
+        return f"/v1/conversations/{cid}/messages/{mid}/feedback"
