@@ -21,7 +21,8 @@ import random
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -44,6 +45,7 @@ from .errors import (
     error_class_for,
 )
 from .ratelimit.base import QuotaLimiter
+from .ratelimit.limiter import Limiter
 from .ratelimit.plans import buckets_for
 from .uploads import MultipartBody, UploadFile
 
@@ -143,6 +145,43 @@ def _logid_from(headers: Mapping[str, str], body: Any) -> str | None:
     return None
 
 
+class _Permit(Protocol):
+    waited: float
+
+    def commit(self) -> None: ...
+
+
+class _Granted:
+    """A permit already counted at grant time (limiters without reservations)."""
+
+    __slots__ = ("waited",)
+
+    def __init__(self, waited: float) -> None:
+        self.waited = waited
+
+    def commit(self) -> None:
+        pass
+
+
+_NO_PERMIT = _Granted(0.0)
+
+
+async def _on_headers_sent(
+    session: aiohttp.ClientSession,
+    ctx: SimpleNamespace,
+    params: aiohttp.TraceRequestHeadersSentParams,
+) -> None:
+    permit = ctx.trace_request_ctx
+    if permit is not None:
+        permit.commit()
+
+
+# Commits a call's quota reservation when its request headers are written (owned sessions).
+_QUOTA_TRACE = aiohttp.TraceConfig()
+_QUOTA_TRACE.on_request_headers_sent.append(_on_headers_sent)
+_QUOTA_TRACE.freeze()
+
+
 class Transport:
     """Sends :class:`Call` objects over one aiohttp session. Owned by ``AsyncCoze``."""
 
@@ -197,6 +236,7 @@ class Transport:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connection_limit),
                 timeout=aiohttp.ClientTimeout(total=None),
+                trace_configs=[_QUOTA_TRACE],
             )
         return self._session
 
@@ -347,7 +387,9 @@ class Transport:
             return exc.phase == "connect" or safe
         return False
 
-    async def _send_once(self, call: Call, body: bytes | None) -> aiohttp.ClientResponse:
+    async def _send_once(
+        self, call: Call, body: bytes | None, permit: _Permit
+    ) -> aiohttp.ClientResponse:
         session = self._get_session()
         headers = {
             "Authorization": f"Bearer {await self.auth.token()}",
@@ -378,6 +420,7 @@ class Transport:
                 headers=headers,
                 timeout=self._client_timeout(call),
                 allow_redirects=False,
+                trace_request_ctx=permit,  # committed when the headers are written
             )
         except aiohttp.ConnectionTimeoutError as exc:
             raise TransportTimeoutError(
@@ -402,6 +445,9 @@ class Transport:
                 phase="headers",
             ) from exc
         finally:
+            # Without the trace hook (a caller's session) or if sending failed, count the call
+            # from now: later than it left, so the window errs on the safe side.
+            permit.commit()
             if isinstance(data, MultipartBody):
                 data.close()  # the server has answered: the body is no longer needed
 
@@ -422,8 +468,10 @@ class Transport:
                 logid=resp.headers.get("x-tt-logid"),
             ) from exc
 
-    async def _attempt(self, call: Call, body: bytes | None) -> Envelope | aiohttp.ClientResponse:
-        resp = await self._send_once(call, body)
+    async def _attempt(
+        self, call: Call, body: bytes | None, permit: _Permit
+    ) -> Envelope | aiohttp.ClientResponse:
+        resp = await self._send_once(call, body, permit)
         try:
             ctype = resp.headers.get("Content-Type", "")
             if call.stream and resp.status == 200 and "event-stream" in ctype:
@@ -464,11 +512,17 @@ class Transport:
             resp.close()
             raise
 
-    async def _acquire(self, names: tuple[str, ...]) -> float:
-        if self.limiter is None:
-            return 0.0
+    async def _reserve(self, names: tuple[str, ...]) -> _Permit:
+        limiter = self.limiter
+        if limiter is None:
+            return _NO_PERMIT
         # Called even with no bucket: a lifetime call budget counts every call.
-        return await self.limiter.acquire(names, timeout=self.acquire_timeout)
+        if isinstance(limiter, Limiter):
+            # Counted from the moment the request is written, not from the grant: a call that
+            # then waits for a pooled connection or a busy loop is still counted where the
+            # server will see it.
+            return await limiter.reserve(names, timeout=self.acquire_timeout)
+        return _Granted(await limiter.acquire(names, timeout=self.acquire_timeout))
 
     async def _run(self, call: Call) -> tuple[Envelope | aiohttp.ClientResponse, float]:
         body = self._encode(call)
@@ -479,9 +533,10 @@ class Transport:
         waited = 0.0
         while True:
             # Every attempt reaches the server and counts against its window: acquire each time.
-            waited += await self._acquire(names)
+            permit = await self._reserve(names)
+            waited += permit.waited
             try:
-                return await self._attempt(call, body), waited
+                return await self._attempt(call, body, permit), waited
             except (APIError, TransportError) as exc:
                 if names and self._server_rate_limited(exc, policy):
                     assert self.limiter is not None

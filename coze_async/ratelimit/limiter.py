@@ -8,6 +8,12 @@ bucket plus its refill lets ``burst + rate * period`` through). ``margin`` widen
 a little, so that requests that leave together but reach the server with different network
 delays are still inside the server's window.
 
+A call is counted from the moment its request is written (the transport reserves quota,
+then commits the reservation from aiohttp's "headers sent" hook), not from the moment it was
+granted: a call that waited for a pooled connection or a stalled event loop after its grant
+would otherwise reach the server later than the limiter thinks. Until it is committed a
+reserved call counts as inside the window.
+
 A call that needs several buckets (a chat needs the chat QPS bucket and the model RPM bucket)
 takes one token from each at the same instant or waits for all of them. Waiters queue in each
 bucket they need, in arrival order; a waiter is served only when it heads every one of its
@@ -28,29 +34,42 @@ from .budget import CallBudget
 from .clock import Clock, LoopClock
 from .plans import Plan
 
-__all__ = ["Limiter"]
+__all__ = ["Limiter", "Reservation"]
 
 logger = logging.getLogger("coze_async.ratelimit")
 
 
 class _Bucket:
-    __slots__ = ("grants", "limit", "name", "paused_until", "period", "queue", "window")
+    __slots__ = ("limit", "name", "paused_until", "pending", "period", "queue", "stamps", "window")
 
     def __init__(self, name: str, limit: int, period: float, margin: float) -> None:
         self.name = name
         self.limit = limit
         self.period = period
         self.window = period * (1.0 + margin)  # the period widened by the jitter margin
-        self.grants: deque[float] = deque(maxlen=limit)
+        # Times of the calls counted in the window, oldest first (appended at "now", so
+        # sorted); trimmed lazily.
+        self.stamps: deque[float] = deque()
+        # Granted calls whose send time is not known yet: they count as inside the window.
+        self.pending = 0
         self.queue: deque[_Waiter] = deque()
         self.paused_until = float("-inf")
 
-    def ready_at(self) -> float:
-        # When the next grant may happen (the limiter compares it with "now").
+    def ready_at(self, now: float) -> float:
+        """When the next grant may happen; ``inf`` when only a pending call's commit can tell."""
+        stamps = self.stamps
+        window = self.window
+        while stamps and stamps[0] + window <= now:
+            stamps.popleft()
+        excess = self.pending + len(stamps) - self.limit
         t = self.paused_until
-        if len(self.grants) == self.limit:
-            t = max(t, self.grants[0] + self.window)
+        if excess >= 0:
+            # Room comes back when the (excess+1)-th oldest counted call leaves the window.
+            t = max(t, stamps[excess] + window) if excess < len(stamps) else _INF
         return t
+
+
+_INF = float("inf")
 
 
 class _Waiter:
@@ -59,6 +78,36 @@ class _Waiter:
     def __init__(self, buckets: tuple[_Bucket, ...]) -> None:
         self.buckets = buckets
         self.event = anyio.Event()
+
+
+class Reservation:
+    """Quota taken for one call whose send time is not known yet.
+
+    The transport reserves before sending and calls :meth:`commit` the moment the request
+    has been written (or, failing a hook for that, when the answer arrives): the call is then
+    counted in the window from that moment. Until then it counts as "in the window now", so
+    a call that waited for a pooled connection or a busy event loop after being granted is
+    still counted where the server will see it.
+    """
+
+    __slots__ = ("_buckets", "_limiter", "waited")
+
+    def __init__(self, limiter: Limiter, buckets: tuple[_Bucket, ...], waited: float) -> None:
+        self._limiter = limiter
+        self._buckets = buckets
+        #: Seconds the call waited for the quota.
+        self.waited = waited
+
+    def commit(self) -> None:
+        """Count the call as sent now. Idempotent."""
+        buckets, self._buckets = self._buckets, ()
+        if buckets:
+            now = self._limiter._now()
+            for b in buckets:
+                b.pending -= 1
+                b.stamps.append(now)
+                if b.queue:
+                    b.queue[0].event.set()
 
 
 class Limiter:
@@ -110,70 +159,96 @@ class Limiter:
             found = self._resolved[key] = tuple(buckets[n] for n in key if n in buckets)
         return found
 
+    def _buckets_for(self, names: Sequence[str]) -> tuple[_Bucket, ...]:
+        try:
+            return self._resolved[names]  # type: ignore[index]
+        except (KeyError, TypeError):  # first use of this bucket set, or names is a list
+            return self._resolve(names)
+
     async def acquire(self, names: Sequence[str], *, timeout: float | None = None) -> float:
-        """Take one token from each named bucket; return the seconds waited.
+        """Take one token from each named bucket, counted from now; return the seconds waited.
 
         Buckets the plan does not have are ignored. Raises :class:`LocalRateLimitError` when
         the tokens cannot be had within ``timeout`` seconds (nothing is taken then).
         """
         if self.budget is not None:
             await self.budget.charge()  # refuses before anything waits or is sent
-        try:
-            buckets = self._resolved[names]  # type: ignore[index]
-        except (KeyError, TypeError):  # first use of this bucket set, or names is a list
-            buckets = self._resolve(names)
+        buckets = self._buckets_for(names)
         if not buckets:
             return 0.0
         now = self._now()
-        # Fast path: nobody queued and every bucket has room now (ready_at, inlined).
+        # Fast path: nobody queued and every bucket has room now.
         for b in buckets:
-            grants = b.grants
             if (
                 b.queue
                 or b.paused_until > now
-                or (len(grants) == b.limit and grants[0] + b.window > now)
+                or (b.pending + len(b.stamps) >= b.limit and b.ready_at(now) > now)
             ):
                 break
         else:
             for b in buckets:
-                b.grants.append(now)
+                b.stamps.append(now)
             return 0.0
-        return await self._wait(buckets, now, timeout)
+        waited = await self._wait(buckets, now, timeout)
+        Reservation(self, buckets, waited).commit()
+        return waited
+
+    async def reserve(self, names: Sequence[str], *, timeout: float | None = None) -> Reservation:
+        """Like :meth:`acquire`, but the call is counted from :meth:`Reservation.commit`."""
+        if self.budget is not None:
+            await self.budget.charge()
+        buckets = self._buckets_for(names)
+        if not buckets:
+            return Reservation(self, (), 0.0)
+        now = self._now()
+        for b in buckets:
+            if (
+                b.queue
+                or b.paused_until > now
+                or (b.pending + len(b.stamps) >= b.limit and b.ready_at(now) > now)
+            ):
+                waited = await self._wait(buckets, now, timeout)
+                break
+        else:
+            for b in buckets:
+                b.pending += 1
+            return Reservation(self, buckets, 0.0)
+        return Reservation(self, buckets, waited)
 
     async def _wait(
         self, buckets: tuple[_Bucket, ...], start: float, timeout: float | None
     ) -> float:
+        # Returns with one token of each bucket held as pending (the caller commits it).
         waiter = _Waiter(buckets)
         for b in buckets:
             b.queue.append(waiter)
-        deadline = float("inf") if timeout is None else start + timeout
+        deadline = _INF if timeout is None else start + timeout
         clock = self.clock
+        names = "+".join(b.name for b in buckets)
         try:
             while True:
                 now = clock.now()
                 if all(b.queue[0] is waiter for b in buckets):
-                    ready = max(b.ready_at() for b in buckets)
+                    ready = max(b.ready_at(now) for b in buckets)
                     if ready <= now:
                         for b in buckets:
-                            b.grants.append(now)
+                            b.pending += 1
                         waited = now - start
-                        logger.debug(
-                            "waited %.3fs for %s", waited, ",".join(b.name for b in buckets)
-                        )
+                        logger.debug("waited %.3fs for %s", waited, names)
                         return waited
-                    if ready > deadline:
+                    if deadline < ready < _INF:
                         raise LocalRateLimitError(
-                            f"quota for {'+'.join(b.name for b in buckets)} not available "
-                            f"within {timeout} s (next slot in {ready - now:.3f} s)"
+                            f"quota for {names} not available within {timeout} s "
+                            f"(next slot in {ready - now:.3f} s)"
                         )
-                    wake_at = ready
+                    wake_at = min(ready, deadline)
                 else:
                     wake_at = deadline
-                    if now >= deadline:
-                        raise LocalRateLimitError(
-                            f"quota for {'+'.join(b.name for b in buckets)} not available "
-                            f"within {timeout} s (queued behind other calls)"
-                        )
+                if now >= deadline:
+                    raise LocalRateLimitError(
+                        f"quota for {names} not available within {timeout} s "
+                        "(queued behind other calls)"
+                    )
                 waiter.event = anyio.Event()
                 await clock.wait(waiter.event, wake_at)
         finally:

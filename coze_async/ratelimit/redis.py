@@ -26,6 +26,7 @@ wins. ``redis`` (redis-py's asyncio client) is an optional dependency: ``pip ins
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 import math
@@ -44,7 +45,7 @@ from .plans import Plan
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from redis.commands.core import AsyncScript
+    from redis.asyncio.connection import AbstractConnection, ConnectionPool
 
 __all__ = ["RedisLimiter"]
 
@@ -114,6 +115,21 @@ return 0
 """
 
 
+class _Script:
+    """A Lua script and its SHA1, for EVALSHA (loaded on the first NOSCRIPT answer)."""
+
+    __slots__ = ("sha", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text.encode()
+        self.sha = hashlib.sha1(self.text).hexdigest()
+
+
+_ACQUIRE = _Script(_ACQUIRE_LUA)
+_PAUSE = _Script(_PAUSE_LUA)
+_RELEASE = _Script(_RELEASE_LUA)
+
+
 class _Spec:
     """Everything one bucket set needs per attempt, computed once."""
 
@@ -157,15 +173,16 @@ class RedisLimiter:
     """A :class:`~coze_async.ratelimit.QuotaLimiter` shared by every process using one Redis.
 
     ``url`` is a redis-py URL (``redis://[[user]:password@]host:port/db``, ``rediss://``,
-    ``unix://``); or pass a ready ``client`` (``redis.asyncio.Redis``, which this limiter
-    then never closes). Keys are ``<prefix>{<account>}:<bucket>``: give each Coze account
+    ``unix://``); or pass a ``client`` (``redis.asyncio.Redis``, not a cluster client) whose
+    connection settings to use: the limiter opens one connection of its own with them and
+    never closes the client. Keys are ``<prefix>{<account>}:<bucket>``: give each Coze account
     its own ``account`` so several accounts can share one Redis (the braces keep one
     account's keys in one Redis Cluster slot). Every process of an account must use the same
     plan and margin.
 
     ``margin`` widens each window by that fraction of its period, as in the in-process
     :class:`~coze_async.ratelimit.Limiter`. ``socket_timeout`` bounds each Redis round trip
-    and connect.
+    (connecting included).
 
     When Redis cannot be reached (or answers with an error), ``on_unavailable="fail"``
     (default) raises :class:`~coze_async.errors.LimiterUnavailableError`: the call is not
@@ -201,33 +218,28 @@ class RedisLimiter:
         self.prefix = prefix
         self.plan: Plan | None = None
         self._socket_timeout = socket_timeout
-        self._owns_client = client is None
+        self._owns_pool = client is None
         if client is None:
-            # One quick retry covers a pooled connection that Redis dropped (restart, idle
-            # timeout); redis-py's default (many retries with backoff) would turn "Redis is
-            # down" into seconds of waiting per call.
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
-
-            client = redis.asyncio.Redis.from_url(
-                url,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=socket_timeout,
-                retry=Retry(NoBackoff(), 1),
+            # No socket_timeout on the connection itself: redis-py would run every send in
+            # asyncio.wait_for (a new task per call); _call bounds the whole round trip.
+            self._pool: ConnectionPool = redis.asyncio.ConnectionPool.from_url(
+                url, socket_connect_timeout=socket_timeout
             )
             self.where = _where(url)
         else:
-            kwargs = client.connection_pool.connection_kwargs
+            self._pool = client.connection_pool
+            kwargs = self._pool.connection_kwargs
             self.where = (
                 f"unix:{kwargs['path']}"
                 if "path" in kwargs
                 else f"{kwargs.get('host', '?')}:{kwargs.get('port', 6379)}"
             )
-        self._client: Redis = client
-        self._acquire_script: AsyncScript = client.register_script(_ACQUIRE_LUA)
-        self._pause_script: AsyncScript = client.register_script(_PAUSE_LUA)
-        self._release_script: AsyncScript = client.register_script(_RELEASE_LUA)
+        self._conn: AbstractConnection | None = None
+        self._io_lock = asyncio.Lock()
         self._unavailable: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        self._reply_error: type[BaseException] = redis.exceptions.ResponseError
+        self._noscript: type[BaseException] = redis.exceptions.NoScriptError
+        self._dropped: type[BaseException] = redis.exceptions.ConnectionError
         self._table: dict[str, tuple[int, int]] = {}
         self._specs: dict[tuple[str, ...], _Spec | None] = {}
         self._locks: dict[tuple[str, ...], anyio.Lock] = {}
@@ -370,7 +382,7 @@ class RedisLimiter:
             else:
                 member = self._member()
                 try:
-                    wait_us = await self._acquire_script(keys=spec.keys, args=[member, *spec.args])
+                    wait_us = await self._call(_ACQUIRE, spec.keys, [member, *spec.args])
                 except anyio.get_cancelled_exc_class():
                     # The script may have run and granted before the cancellation reached
                     # us: give that grant back, so a cancelled call takes nothing.
@@ -402,8 +414,11 @@ class RedisLimiter:
         return await self._local.acquire(spec.names, timeout=remaining) > 0
 
     def _unreachable(self, exc: BaseException) -> None:
-        reason = f"{type(exc).__name__}: {exc}"
-        password = getattr(self._client.connection_pool, "connection_kwargs", {}).get("password")
+        if isinstance(exc, TimeoutError):  # ours (asyncio.timeout), not redis-py's
+            reason = f"no answer within {self._socket_timeout:g} s"
+        else:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        password = self._pool.connection_kwargs.get("password")
         if password:
             reason = reason.replace(str(password), "***")
         if self.on_unavailable == "fail":
@@ -446,7 +461,7 @@ class RedisLimiter:
 
     async def _pause_remote(self, keys: list[bytes], seconds: float) -> None:
         try:
-            await self._pause_script(keys=keys, args=[round(seconds * 1_000_000)])
+            await self._call(_PAUSE, keys, [round(seconds * 1_000_000)])
         except self._unavailable as exc:
             logger.warning(
                 "could not share a quota pause through Redis at %s (%s): only this process "
@@ -457,10 +472,58 @@ class RedisLimiter:
 
     async def _release(self, log_keys: list[bytes], member: str) -> None:
         try:
-            await self._release_script(keys=log_keys, args=[member])
+            await self._call(_RELEASE, log_keys, [member])
         except self._unavailable:
             # Nothing is stuck either way: the grant ages out of the window.
             logger.debug("could not give back a cancelled grant (it ages out)")
+
+    async def _call(self, script: _Script, keys: Sequence[bytes], args: Sequence[Any]) -> Any:
+        """One EVALSHA on this limiter's own connection, bounded by ``socket_timeout``.
+
+        A connection of our own rather than the pool's per-command checkout: on loopback the
+        pool's bookkeeping and redis-py's per-send timeout task cost about as much as the
+        round trip itself. Tasks of this process take turns on it (a round trip is short).
+        """
+        async with self._io_lock:
+            conn = self._conn
+            if conn is None:
+                # What pool.make_connection() does, outside the pool's accounting.
+                conn = self._conn = self._pool.connection_class(**self._pool.connection_kwargs)
+            retried = loaded = False
+            while True:
+                reused = conn.is_connected
+                try:
+                    async with asyncio.timeout(self._socket_timeout):
+                        await conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                        return await conn.read_response()
+                except self._noscript:
+                    # Redis restarted or flushed its scripts: load ours, once, and go again.
+                    if loaded:
+                        raise
+                    loaded = True
+                    async with asyncio.timeout(self._socket_timeout):
+                        await conn.send_command("SCRIPT", "LOAD", script.text)
+                        await conn.read_response()
+                except self._reply_error:
+                    raise  # an error reply: the connection is still in step
+                except self._dropped:
+                    # Redis closed a connection we had kept (restart, idle timeout): one try
+                    # on a fresh one. The script's own check keeps a resent attempt from
+                    # taking twice.
+                    if retried or not reused:
+                        self._drop(conn)
+                        raise
+                    retried = True
+                except BaseException:
+                    # Timeout or cancellation mid-call: a reply may still be on its way, so
+                    # this connection can never be trusted to be in step again.
+                    self._drop(conn)
+                    raise
+
+    def _drop(self, conn: AbstractConnection) -> None:
+        if self._conn is conn:
+            self._conn = None
+        self._spawn(conn.disconnect(nowait=True))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         try:
@@ -478,13 +541,15 @@ class RedisLimiter:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def aclose(self) -> None:
-        """Finish background writes (pauses) and close the Redis client if this limiter made
-        it. Idempotent."""
+        """Finish background writes (pauses) and close this limiter's connection. Idempotent."""
         if self._closed:
             return
         self._closed = True
         if self._tasks:
             with anyio.move_on_after(2 * self._socket_timeout):
                 await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._owns_client:
-            await self._client.aclose()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.disconnect()
+        if self._owns_pool:
+            await self._pool.disconnect()
