@@ -75,6 +75,7 @@ __all__ = [
     "WorkflowPollTimeoutError",
     "WorkflowRunFailedError",
     "error_class_for",
+    "parse_code",
 ]
 
 
@@ -464,3 +465,14 @@ def error_class_for(code: int | None, http_status: int | None) -> type[APIError]
         if 5000 <= code < 6000:
             return ServerError
     return APIError
+
+
+def parse_code(value: Any) -> int | None:
+    """An envelope or event ``code`` as an int (Coze sends ints, sometimes numeric strings)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None

@@ -36,6 +36,7 @@ from .errors import (
     StreamError,
     StreamErrorEvent,
     StreamInterruptedError,
+    parse_code,
 )
 from .models.chat import Chat, ChatStatus, MessageType
 from .models.events import ChatEvent, ChatSnapshot, Done, MessageDelta, accumulate_chat
@@ -234,6 +235,27 @@ class EventStream(Generic[E, S]):
         self._snapshot = self._accumulate(self._snapshot, event)
         return event
 
+    def _error_event(self, sse: ServerSentEvent) -> StreamErrorEvent:
+        # Chat error events carry {"code", "msg"}, workflow ones {"error_code",
+        # "error_message"}; a body that is not JSON is kept as the message.
+        code: int | None = None
+        msg = sse.data
+        data: Any = sse.data
+        with contextlib.suppress(ValueError):
+            data = loads(sse.data)
+        if isinstance(data, dict):
+            raw = data.get("code")
+            code = parse_code(raw if raw is not None else data.get("error_code"))
+            msg = str(data.get("msg") or data.get("error_message") or "")
+        return StreamErrorEvent(
+            msg,
+            code=code,
+            partial=self._snapshot,
+            logid=self._logid,
+            http_status=self._http_status,
+            data=data,
+        )
+
     # -- subclass hooks --------------------------------------------------------------------
 
     def _parse(self, sse: ServerSentEvent) -> E | None:
@@ -295,27 +317,6 @@ class ChatStream(EventStream[ChatEvent, ChatSnapshot]):
             self._finished = True
             self._queue.clear()  # nothing after done is part of this chat
         return event
-
-    def _error_event(self, sse: ServerSentEvent) -> StreamErrorEvent:
-        code: int | None = None
-        msg = sse.data
-        data: Any = sse.data
-        with contextlib.suppress(ValueError):
-            data = loads(sse.data)
-        if isinstance(data, dict):
-            raw_code = data.get("code", data.get("error_code"))
-            code = (
-                raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
-            )
-            msg = str(data.get("msg") or data.get("error_message") or "")
-        return StreamErrorEvent(
-            msg,
-            code=code,
-            partial=self._snapshot,
-            logid=self._logid,
-            http_status=self._http_status,
-            data=data,
-        )
 
     def _accumulate(self, snapshot: ChatSnapshot, event: ChatEvent) -> ChatSnapshot:
         return accumulate_chat(snapshot, event)

@@ -43,6 +43,7 @@ from .errors import (
     TransportError,
     TransportTimeoutError,
     error_class_for,
+    parse_code,
 )
 from .ratelimit.base import QuotaLimiter
 from .ratelimit.limiter import Limiter
@@ -122,16 +123,6 @@ def _text_excerpt(raw: bytes, limit: int = 200) -> str:
     out = text.decode("utf-8", "replace").strip()
     out = " ".join(out.split())
     return out[:limit] + ("..." if len(out) > limit else "")
-
-
-def _parse_code(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
 
 
 def _logid_from(headers: Mapping[str, str], body: Any) -> str | None:
@@ -345,7 +336,7 @@ class Transport:
             ) from None
         logid = _logid_from(headers, body)
         if isinstance(body, dict):
-            code = _parse_code(body.get("code"))
+            code = parse_code(body.get("code"))
             if code:
                 raise self.make_api_error(
                     code=code,

@@ -23,12 +23,9 @@ Terminal rules, in addition to the shared ones:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
-from ._json import loads
-from .errors import StreamErrorEvent, StreamGapError
+from .errors import StreamGapError
 from .models.workflow import (
     WorkflowDone,
     WorkflowEvent,
@@ -50,16 +47,6 @@ def _event_id(raw: str | None) -> int | None:
         return None
     text = raw.strip()
     return int(text) if text.isdigit() else None
-
-
-def _error_code(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
 
 
 class WorkflowStream(EventStream[WorkflowEvent, WorkflowSnapshot]):
@@ -120,24 +107,6 @@ class WorkflowStream(EventStream[WorkflowEvent, WorkflowSnapshot]):
             self._finished = True
             self._queue.clear()  # nothing after Done belongs to this run
         return event
-
-    def _error_event(self, sse: ServerSentEvent) -> StreamErrorEvent:
-        code: int | None = None
-        msg = sse.data
-        data: Any = sse.data
-        with contextlib.suppress(ValueError):
-            data = loads(sse.data)
-        if isinstance(data, dict):
-            code = _error_code(data.get("error_code", data.get("code")))
-            msg = str(data.get("error_message") or data.get("msg") or "")
-        return StreamErrorEvent(
-            msg,
-            code=code,
-            partial=self._snapshot,
-            logid=self._logid,
-            http_status=self._http_status,
-            data=data,
-        )
 
     def _accumulate(self, snapshot: WorkflowSnapshot, event: WorkflowEvent) -> WorkflowSnapshot:
         return accumulate_workflow(snapshot, event)

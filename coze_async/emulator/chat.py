@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .bots import TurnContext, describe_content, failed_turn
-from .state import ChatRecord, MessageRecord, new_id
+from .state import ChatRecord, input_records
 from .wire import ApiError, error_message
 
 if TYPE_CHECKING:
@@ -98,19 +98,7 @@ class ChatAPI:
             conv = self.state.create_conversation(creator_id=ctx.user_id, bot_id=bot_id)
         elif not conv.bot_id:
             conv.bot_id = bot_id  # a conversation is listed under the bot that chats in it
-        records = [
-            MessageRecord(
-                id=new_id(),
-                conversation_id=conv.id,
-                section_id=conv.section_id,
-                role=item["role"],
-                type=item["type"],
-                content=item["content"],
-                content_type=item["content_type"],
-                meta_data=item["meta_data"],
-            )
-            for item in inputs
-        ]
+        records = input_records(conv, inputs)
         chat = self.state.start_chat(
             conv,
             bot_id=bot_id,

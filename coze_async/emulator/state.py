@@ -21,6 +21,7 @@ __all__ = [
     "MessageRecord",
     "Outcome",
     "Usage",
+    "input_records",
     "new_id",
     "now",
 ]
@@ -109,6 +110,23 @@ class MessageRecord:
         out = self.to_event()
         out["meta_data"] = self.meta_data
         return out
+
+
+def input_records(conv: Conversation, inputs: list[dict[str, Any]]) -> list[MessageRecord]:
+    """Message records for a chat's validated ``additional_messages``, in ``conv``'s section."""
+    return [
+        MessageRecord(
+            id=new_id(),
+            conversation_id=conv.id,
+            section_id=conv.section_id,
+            role=item["role"],
+            type=item["type"],
+            content=item["content"],
+            content_type=item["content_type"],
+            meta_data=item["meta_data"],
+        )
+        for item in inputs
+    ]
 
 
 @dataclass(slots=True)

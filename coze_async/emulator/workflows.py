@@ -60,6 +60,7 @@ from .state import (
     MessageRecord,
     Outcome,
     Usage,
+    input_records,
     new_id,
     now,
 )
@@ -911,19 +912,7 @@ class WorkflowAPI:
                 raise ApiError(4016)
         if conv is None:
             conv = state.create_conversation(creator_id=user_id, bot_id=bot_id or "")
-        records = [
-            MessageRecord(
-                id=new_id(),
-                conversation_id=conv.id,
-                section_id=conv.section_id,
-                role=item["role"],
-                type=item["type"],
-                content=item["content"],
-                content_type=item["content_type"],
-                meta_data=item["meta_data"],
-            )
-            for item in inputs
-        ]
+        records = input_records(conv, inputs)
         chat = state.start_chat(
             conv,
             bot_id=bot_id or app_id or "",
