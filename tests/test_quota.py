@@ -189,3 +189,14 @@ async def test_lifetime_budget_refuses_before_the_account_is_locked(
             await client.chat.retrieve(conversation_id=chat.conversation_id, chat_id=chat.id)
     assert len(free_emu.requests) == sent == 3
     assert await FileCallBudget(path).used() == 3
+
+
+async def test_free_plan_emulator_refuses_async_workflow_runs(free_emu: Emulator) -> None:
+    from coze_async import PermissionDeniedError
+    from coze_async.emulator import ECHO_WORKFLOW_ID
+
+    assert free_emu.user_level == "free"  # derived from plan=PERSONAL_FREE
+    async with AsyncCoze(token=free_emu.token, base_url=free_emu.url, plan=FREE) as client:
+        with pytest.raises(PermissionDeniedError) as info:
+            await client.workflows.run_async(workflow_id=ECHO_WORKFLOW_ID, parameters={})
+    assert info.value.code == 6003

@@ -139,7 +139,7 @@ class Emulator:
         rate_limit_code: int = 4009,
         tokens: Sequence[str] = (),
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
-        user_level: str = "pro_personal",
+        user_level: str | None = None,
         workflow_duration: float = 0.05,
     ) -> None:
         #: Quota enforcement (``plan=``, e.g. ``coze_async.Plan.PERSONAL_FREE``), or None.
@@ -175,7 +175,11 @@ class Emulator:
         self.max_upload_bytes = max_upload_bytes
         #: The account's plan as Coze names it (``free``, ``pro_personal``, ``team``,
         #: ``enterprise``); only decides whether ``is_async`` workflow runs are allowed
-        #: ("free" answers 6003). Quotas are ``plan=``'s business.
+        #: ("free" answers 6003). Quotas are ``plan=``'s business. Not given: derived from
+        #: ``plan`` (a free plan gives "free"), else "pro_personal".
+        if user_level is None:
+            plan_name = str(getattr(plan, "name", "")) if plan is not None else ""
+            user_level = "free" if "free" in plan_name else "pro_personal"
         self.user_level = user_level
         #: Seconds an async workflow run stays ``Running`` before it finishes.
         self.workflow_duration = workflow_duration

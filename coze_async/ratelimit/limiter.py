@@ -173,7 +173,10 @@ class Limiter:
         """
         if self.budget is not None:
             await self.budget.charge()  # refuses before anything waits or is sent
-        buckets = self._buckets_for(names)
+        try:  # _buckets_for, inlined: this is the per-call hot path
+            buckets = self._resolved[names]  # type: ignore[index]
+        except (KeyError, TypeError):
+            buckets = self._resolve(names)
         if not buckets:
             return 0.0
         now = self._now()
