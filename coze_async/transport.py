@@ -527,7 +527,14 @@ class Transport:
             permit = await self._reserve(names)
             waited += permit.waited
             try:
-                return await self._attempt(call, body, permit), waited
+                try:
+                    result = await self._attempt(call, body, permit)
+                finally:
+                    # Normally committed when the headers were written; this also covers an
+                    # attempt that failed before sending (e.g. the auth callable raised), so a
+                    # reservation can never stay pending and eat the bucket for good.
+                    permit.commit()
+                return result, waited
             except (APIError, TransportError) as exc:
                 if names and self._server_rate_limited(exc, policy):
                     assert self.limiter is not None

@@ -200,3 +200,29 @@ async def test_free_plan_emulator_refuses_async_workflow_runs(free_emu: Emulator
         with pytest.raises(PermissionDeniedError) as info:
             await client.workflows.run_async(workflow_id=ECHO_WORKFLOW_ID, parameters={})
     assert info.value.code == 6003
+
+
+async def test_a_call_that_fails_before_sending_gives_its_quota_back(free_emu: Emulator) -> None:
+    from coze_async import BadRequestError, CallableAuth, Limiter
+
+    calls = 0
+
+    async def flaky_token() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("token store down")
+        return free_emu.token
+
+    one_per_second = Plan.custom(chat_qps=1, workflow_qps=1, upload_qps=1, model_rpm=1000)
+    limiter = Limiter(one_per_second, margin=0.0)
+    async with AsyncCoze(
+        auth=CallableAuth(flaky_token), base_url=free_emu.url, limiter=limiter
+    ) as client:
+        with pytest.raises(RuntimeError, match="token store down"):
+            await client.chat.retrieve(conversation_id="1", chat_id="2")
+        # The failed attempt is counted once (it might have been sent), never left pending:
+        # after one window the bucket serves again instead of blocking forever.
+        with anyio.fail_after(5), pytest.raises(BadRequestError) as info:
+            await client.chat.retrieve(conversation_id="1", chat_id="2")
+    assert info.value.code == 4001  # it reached the emulator: no such chat
