@@ -46,7 +46,6 @@ from .errors import (
     parse_code,
 )
 from .ratelimit.base import QuotaLimiter
-from .ratelimit.limiter import Limiter
 from .ratelimit.plans import buckets_for
 from .uploads import MultipartBody, UploadFile
 
@@ -508,11 +507,13 @@ class Transport:
         if limiter is None:
             return _NO_PERMIT
         # Called even with no bucket: a lifetime call budget counts every call.
-        if isinstance(limiter, Limiter):
+        reserve = getattr(limiter, "reserve", None)
+        if reserve is not None:
             # Counted from the moment the request is written, not from the grant: a call that
             # then waits for a pooled connection or a busy loop is still counted where the
             # server will see it.
-            return await limiter.reserve(names, timeout=self.acquire_timeout)
+            permit: _Permit = await reserve(names, timeout=self.acquire_timeout)
+            return permit
         return _Granted(await limiter.acquire(names, timeout=self.acquire_timeout))
 
     async def _run(self, call: Call) -> tuple[Envelope | aiohttp.ClientResponse, float]:

@@ -224,6 +224,24 @@ async def test_timeout_takes_nothing(limiter: Factory, raw: redis_asyncio.Redis)
     assert await raw.zcard(lim.key("a")) == 1
 
 
+async def test_a_reservation_is_counted_from_its_commit(
+    limiter: Factory, raw: redis_asyncio.Redis
+) -> None:
+    # The transport reserves, sends, then commits: the grant must move to the send time, so a
+    # call delayed between grant and send is counted where the server saw it.
+    lim = limiter(plan=_plan(Bucket("a", 5, 5.0)), margin=0.0)
+    reservation = await lim.reserve(["a"])
+    assert reservation.waited == 0.0
+    [(member, granted_at)] = await raw.zrange(lim.key("a"), 0, -1, withscores=True)
+    await anyio.sleep(0.05)  # the "delay before sending" being modelled, not a wait for a result
+    reservation.commit()
+    reservation.commit()  # idempotent
+    await lim.flush()
+    [(same, committed_at)] = await raw.zrange(lim.key("a"), 0, -1, withscores=True)
+    assert same == member
+    assert committed_at - granted_at >= 40_000  # µs on Redis's clock
+
+
 async def test_timeout_while_queued_behind_another_task(limiter: Factory) -> None:
     lim = limiter(plan=_plan(Bucket("a", 1, 5.0)), margin=0.0)
     await lim.acquire(["a"])

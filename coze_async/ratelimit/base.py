@@ -12,7 +12,13 @@ __all__ = ["QuotaLimiter"]
 
 @runtime_checkable
 class QuotaLimiter(Protocol):
-    """A limiter the transport can use: in-process (:class:`Limiter`) or shared (Redis)."""
+    """A limiter the transport can use: in-process (:class:`Limiter`) or shared (Redis).
+
+    A limiter may also offer ``reserve(names, *, timeout=None)``, returning an object with
+    ``waited`` and ``commit()``: the transport then commits when the request has been written,
+    so the call is counted from its send time rather than its grant time. Both limiters here
+    do; a limiter with ``acquire`` only is counted from the grant.
+    """
 
     plan: Plan | None
 

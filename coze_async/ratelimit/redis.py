@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.connection import AbstractConnection, ConnectionPool
 
-__all__ = ["RedisLimiter"]
+__all__ = ["RedisLimiter", "RedisReservation"]
 
 logger = logging.getLogger("coze_async.ratelimit")
 
@@ -115,6 +115,17 @@ return 0
 """
 
 
+# KEYS: bucket logs. ARGV[1]: the member of a reserved call whose request has now been sent.
+# Moves the grant to Redis's "now" (ZADD XX: only if it is still there), so a call that was
+# delayed between its grant and its send is counted where the server saw it.
+_COMMIT_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', now, ARGV[1]) end
+return 0
+"""
+
+
 class _Script:
     """A Lua script and its SHA1, for EVALSHA (loaded on the first NOSCRIPT answer)."""
 
@@ -128,6 +139,32 @@ class _Script:
 _ACQUIRE = _Script(_ACQUIRE_LUA)
 _PAUSE = _Script(_PAUSE_LUA)
 _RELEASE = _Script(_RELEASE_LUA)
+_COMMIT = _Script(_COMMIT_LUA)
+
+
+class RedisReservation:
+    """A grant taken in Redis whose send time is not known yet (see ``Limiter.reserve``).
+
+    :meth:`commit` moves the grant to the moment the request was written, on Redis's clock,
+    in a background write (the send is not delayed by a round trip).
+    """
+
+    __slots__ = ("_limiter", "_log_keys", "_member", "waited")
+
+    def __init__(
+        self, limiter: RedisLimiter, log_keys: list[bytes], member: str | None, waited: float
+    ) -> None:
+        self._limiter = limiter
+        self._log_keys = log_keys
+        self._member = member
+        #: Seconds the call waited for the quota.
+        self.waited = waited
+
+    def commit(self) -> None:
+        """Count the call as sent now. Idempotent."""
+        member, self._member = self._member, None
+        if member is not None:
+            self._limiter._spawn(self._limiter._commit_remote(self._log_keys, member))
 
 
 class _Spec:
@@ -316,15 +353,30 @@ class RedisLimiter:
         :class:`~coze_async.errors.LimiterUnavailableError` when Redis cannot be reached and
         ``on_unavailable="fail"``.
         """
+        waited, _, _ = await self._take(names, timeout)
+        return waited
+
+    async def reserve(
+        self, names: Sequence[str], *, timeout: float | None = None
+    ) -> RedisReservation:
+        """Like :meth:`acquire`; the grant is moved to :meth:`RedisReservation.commit` time."""
+        waited, member, spec = await self._take(names, timeout)
+        return RedisReservation(self, spec.log_keys if spec else [], member, waited)
+
+    async def _take(
+        self, names: Sequence[str], timeout: float | None
+    ) -> tuple[float, str | None, _Spec | None]:
+        # (seconds waited, the Redis member granted or None, the bucket set)
         key = names if isinstance(names, tuple) else tuple(names)
         try:
             spec = self._specs[key]
         except KeyError:
             spec = self._spec(key)
         if spec is None:
-            return 0.0
+            return 0.0, None, None
         start = time.monotonic()
         deadline = math.inf if timeout is None else start + timeout
+        member: str | None = None
         if self._local_until > start:
             granted, delayed = False, False
         else:
@@ -339,17 +391,18 @@ class RedisLimiter:
                 await self._queue(lock, spec, deadline, timeout)
                 queued = True
             try:
-                granted, slept = await self._acquire_redis(spec, deadline, timeout)
+                member, slept = await self._acquire_redis(spec, deadline, timeout)
             finally:
                 lock.release()
+            granted = member is not None
             delayed = queued or slept
         if not granted:
             delayed = await self._acquire_local(spec, deadline) or delayed
         if not delayed:
-            return 0.0
+            return 0.0, member, spec
         waited = time.monotonic() - start
         logger.debug("waited %.3fs for %s", waited, ",".join(spec.names))
-        return waited
+        return waited, member, spec
 
     async def _queue(
         self, lock: anyio.Lock, spec: _Spec, deadline: float, timeout: float | None
@@ -367,13 +420,13 @@ class RedisLimiter:
 
     async def _acquire_redis(
         self, spec: _Spec, deadline: float, timeout: float | None
-    ) -> tuple[bool, bool]:
-        """Ask Redis until granted: (granted, slept). Not granted means: go local."""
+    ) -> tuple[str | None, bool]:
+        """Ask Redis until granted: (the member granted, slept). No member means: go local."""
         slept = False
         while True:
             now = time.monotonic()
             if self._local_until > now:
-                return False, slept  # another task found Redis down while we queued
+                return None, slept  # another task found Redis down while we queued
             # A pause this process was told about is honoured at once, even before its
             # write to Redis has landed.
             paused = max(self._paused.get(n, -math.inf) for n in spec.names)
@@ -390,12 +443,12 @@ class RedisLimiter:
                     raise
                 except self._unavailable as exc:
                     self._unreachable(exc)  # raises unless on_unavailable="local"
-                    return False, slept
+                    return None, slept
                 if self._outage:
                     self._outage = False
                     logger.warning("Redis quota limiter at %s is reachable again", self.where)
                 if not wait_us:
-                    return True, slept
+                    return member, slept
                 wait = int(wait_us) / 1_000_000
                 now = time.monotonic()
             if now + wait > deadline:
@@ -469,6 +522,13 @@ class RedisLimiter:
                 self.where,
                 type(exc).__name__,
             )
+
+    async def _commit_remote(self, log_keys: list[bytes], member: str) -> None:
+        try:
+            await self._call(_COMMIT, log_keys, [member])
+        except self._unavailable:
+            # The grant stays counted from its grant time (the margin covers the usual gap).
+            logger.debug("could not move a grant to its send time (kept at grant time)")
 
     async def _release(self, log_keys: list[bytes], member: str) -> None:
         try:
