@@ -11,7 +11,7 @@ from ..config import Timeouts
 from ..errors import InvalidArgumentError
 from ..transport import DEFAULT_MAX_BODY, Call, Envelope, Transport
 
-__all__ = ["Resource", "require_id"]
+__all__ = ["Resource", "check_str_map", "require_id"]
 
 T = TypeVar("T")
 
@@ -23,6 +23,18 @@ def require_id(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgumentError(f"{name} must be a non-empty string, got {value!r}")
     return value
+
+
+def check_str_map(name: str, value: Mapping[str, str] | None) -> dict[str, str] | None:
+    """Check a ``map<string,string>`` argument (keys and values must be str) and copy it."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError(f"{name} must be a mapping of str to str")
+    for k, v in value.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise InvalidArgumentError(f"{name}[{k!r}]: keys and values must be strings")
+    return dict(value)
 
 
 class Resource:

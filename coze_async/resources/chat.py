@@ -19,7 +19,7 @@ from ..models.chat import Chat, ChatPoll, ChatStatus, Message, ToolOutput
 from ..models.converter import structure
 from ..streaming import ChatStream
 from ..transport import Call, Envelope
-from ._base import Resource, require_id
+from ._base import Resource, check_str_map, require_id
 
 __all__ = ["ChatMessages", "ChatResource"]
 
@@ -31,17 +31,6 @@ class ChatMessages(list[Message]):
     """The messages of a chat (a ``list``), with the call's ``logid``."""
 
     logid: str | None = None
-
-
-def _check_str_map(name: str, value: Mapping[str, str] | None) -> dict[str, str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise InvalidArgumentError(f"{name} must be a mapping of str to str")
-    for k, v in value.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise InvalidArgumentError(f"{name}[{k!r}]: keys and values must be strings")
-    return dict(value)
 
 
 def _check_messages(messages: Sequence[Message] | None) -> list[dict[str, Any]]:
@@ -108,13 +97,13 @@ class ChatResource(Resource):
                 "auto_save_history=False needs stream=True (Coze answers 4007 otherwise)"
             )
         if custom_variables is not None:
-            body["custom_variables"] = _check_str_map("custom_variables", custom_variables)
+            body["custom_variables"] = check_str_map("custom_variables", custom_variables)
         if meta_data is not None:
             from ..models.chat import _check_meta_data
 
             body["meta_data"] = _check_meta_data(meta_data, "meta_data")
         if extra_params is not None:
-            checked = _check_str_map("extra_params", extra_params) or {}
+            checked = check_str_map("extra_params", extra_params) or {}
             unknown = set(checked) - _EXTRA_PARAM_KEYS
             if unknown:
                 raise InvalidArgumentError(

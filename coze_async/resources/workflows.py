@@ -33,7 +33,7 @@ from ..models.workflow import (
 from ..streaming import ChatStream
 from ..transport import WORKFLOW_MAX_BODY, Call, Envelope, Transport
 from ..workflow_stream import WorkflowStream
-from ._base import Resource, require_id
+from ._base import Resource, check_str_map, require_id
 
 __all__ = ["WorkflowRunsResource", "WorkflowsResource"]
 
@@ -42,17 +42,6 @@ _ASYNC_PLAN_HINT = (
     "is_async runs (run_async / run_and_wait) are a paid-plan feature at Coze (Coze "
     "Professional); on the free plan use run() or stream() instead"
 )
-
-
-def _str_map(name: str, value: Mapping[str, str] | None) -> dict[str, str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise InvalidArgumentError(f"{name} must be a mapping of str to str")
-    for k, v in value.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise InvalidArgumentError(f"{name}[{k!r}]: keys and values must be strings")
-    return dict(value)
 
 
 def _parameters(value: Mapping[str, Any] | str | None) -> dict[str, Any] | str | None:
@@ -173,7 +162,7 @@ class WorkflowsResource(Resource):
             body["bot_id"] = require_id("bot_id", bot_id)
         if app_id is not None:
             body["app_id"] = require_id("app_id", app_id)
-        checked_ext = _str_map("ext", ext)
+        checked_ext = check_str_map("ext", ext)
         if checked_ext is not None:
             body["ext"] = checked_ext
         if workflow_version is not None:
@@ -582,7 +571,7 @@ class WorkflowsResource(Resource):
             body["bot_id"] = require_id("bot_id", bot_id)
         if conversation_id is not None:
             body["conversation_id"] = require_id("conversation_id", conversation_id)
-        checked_ext = _str_map("ext", ext)
+        checked_ext = check_str_map("ext", ext)
         if checked_ext is not None:
             body["ext"] = checked_ext
         if workflow_version is not None:
