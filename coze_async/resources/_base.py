@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+import anyio
 import attrs
 
 from ..config import Timeouts
 from ..errors import InvalidArgumentError
 from ..transport import DEFAULT_MAX_BODY, Call, Envelope, Transport
 
-__all__ = ["Resource", "check_str_map", "require_id"]
+__all__ = ["Resource", "check_str_map", "poll_deadline", "require_id"]
 
 T = TypeVar("T")
 
@@ -35,6 +36,15 @@ def check_str_map(name: str, value: Mapping[str, str] | None) -> dict[str, str] 
         if not isinstance(k, str) or not isinstance(v, str):
             raise InvalidArgumentError(f"{name}[{k!r}]: keys and values must be strings")
     return dict(value)
+
+
+def poll_deadline(poll_interval: float, timeout: float | None) -> float | None:
+    """Check a poll loop's arguments and return its deadline (``anyio.current_time()`` based)."""
+    if poll_interval <= 0:
+        raise InvalidArgumentError("poll_interval must be > 0")
+    if timeout is not None and timeout <= 0:
+        raise InvalidArgumentError("timeout must be > 0 or None")
+    return None if timeout is None else anyio.current_time() + timeout
 
 
 class Resource:

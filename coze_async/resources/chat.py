@@ -19,7 +19,7 @@ from ..models.chat import Chat, ChatPoll, ChatStatus, Message, ToolOutput
 from ..models.converter import structure
 from ..streaming import ChatStream
 from ..transport import Call, Envelope
-from ._base import Resource, check_str_map, require_id
+from ._base import Resource, check_str_map, poll_deadline, require_id
 
 __all__ = ["ChatMessages", "ChatResource"]
 
@@ -476,11 +476,7 @@ class ChatResource(Resource):
         * past ``timeout`` seconds -> the chat is cancelled and :class:`ChatPollTimeoutError`
           is raised with its last state.
         """
-        if poll_interval <= 0:
-            raise InvalidArgumentError("poll_interval must be > 0")
-        if timeout is not None and timeout <= 0:
-            raise InvalidArgumentError("timeout must be > 0 or None")
-        deadline = None if timeout is None else anyio.current_time() + timeout
+        deadline = poll_deadline(poll_interval, timeout)
         chat = await self.create(
             bot_id=bot_id,
             user_id=user_id,

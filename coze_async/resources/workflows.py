@@ -33,7 +33,7 @@ from ..models.workflow import (
 from ..streaming import ChatStream
 from ..transport import WORKFLOW_MAX_BODY, Call, Envelope, Transport
 from ..workflow_stream import WorkflowStream
-from ._base import Resource, check_str_map, require_id
+from ._base import Resource, check_str_map, poll_deadline, require_id
 
 __all__ = ["WorkflowRunsResource", "WorkflowsResource"]
 
@@ -350,11 +350,7 @@ class WorkflowsResource(Resource):
         * past ``timeout`` seconds -> :class:`~coze_async.errors.WorkflowPollTimeoutError`
           with the last history (the run goes on at Coze: runs cannot be cancelled).
         """
-        if poll_interval <= 0:
-            raise InvalidArgumentError("poll_interval must be > 0")
-        if timeout is not None and timeout <= 0:
-            raise InvalidArgumentError("timeout must be > 0 or None")
-        deadline = None if timeout is None else anyio.current_time() + timeout
+        deadline = poll_deadline(poll_interval, timeout)
         execute_id = await self.run_async(
             workflow_id=workflow_id,
             parameters=parameters,
