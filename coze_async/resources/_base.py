@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import anyio
@@ -10,9 +10,10 @@ import attrs
 
 from ..config import Timeouts
 from ..errors import InvalidArgumentError
+from ..models.chat import Message
 from ..transport import DEFAULT_MAX_BODY, Call, Envelope, Transport
 
-__all__ = ["Resource", "check_str_map", "poll_deadline", "require_id"]
+__all__ = ["Resource", "check_messages", "check_str_map", "poll_deadline", "require_id"]
 
 T = TypeVar("T")
 
@@ -45,6 +46,56 @@ def poll_deadline(poll_interval: float, timeout: float | None) -> float | None:
     if timeout is not None and timeout <= 0:
         raise InvalidArgumentError("timeout must be > 0 or None")
     return None if timeout is None else anyio.current_time() + timeout
+
+
+def check_messages(
+    messages: Sequence[Message] | None,
+    *,
+    limit: int = 100,
+    text_only: bool = False,
+    query_last: bool = False,
+) -> list[dict[str, Any]]:
+    """Check a ``messages=`` argument and return its wire form (``additional_messages``).
+
+    Chats take up to 100 messages, text or multimodal (a files-only message must sit next to a
+    plain-text one, else Coze answers 4000); chatflows take up to 50 text messages ending with
+    the user's query (``text_only``, ``query_last``). Errors name the offending index.
+    """
+    if messages is None:
+        messages = []
+    if isinstance(messages, str | Message):
+        raise InvalidArgumentError("messages must be a list of Message, e.g. [Message.user('hi')]")
+    items = list(messages)
+    if query_last and not items:
+        raise InvalidArgumentError("messages must hold at least the user's query")
+    if len(items) > limit:
+        raise InvalidArgumentError(f"messages: at most {limit} messages allowed, got {len(items)}")
+    for index, m in enumerate(items):
+        if not isinstance(m, Message):
+            raise InvalidArgumentError(
+                f"messages[{index}] must be a Message (use Message.user(...)), "
+                f"got {type(m).__name__}"
+            )
+        if m.role not in ("user", "assistant"):
+            raise InvalidArgumentError(f"messages[{index}].role must be 'user' or 'assistant'")
+        if m.type == "question" and m.role != "user":
+            raise InvalidArgumentError(f"messages[{index}]: type 'question' needs role 'user'")
+        if text_only and m.content_type != "text":
+            raise InvalidArgumentError(f"messages[{index}]: chatflows take text messages only")
+        if not m.content:
+            raise InvalidArgumentError(f"messages[{index}].content must not be empty")
+    if not text_only:
+        for index, m in enumerate(items):
+            if m.is_object_string and not any(i.get("type") == "text" for i in m.content_items()):
+                neighbours = items[max(0, index - 1) : index] + items[index + 1 : index + 2]
+                if not any(n.content_type == "text" for n in neighbours):
+                    raise InvalidArgumentError(
+                        f"messages[{index}]: a message with only files/images must be next to "
+                        "a plain-text message"
+                    )
+    if query_last and items[-1].role != "user":
+        raise InvalidArgumentError("messages: the last message must be the user's query")
+    return [m.to_request() for m in items]
 
 
 class Resource:

@@ -19,7 +19,7 @@ from ..models.chat import Chat, ChatPoll, ChatStatus, Message, ToolOutput
 from ..models.converter import structure
 from ..streaming import ChatStream
 from ..transport import Call, Envelope
-from ._base import Resource, check_str_map, poll_deadline, require_id
+from ._base import Resource, check_messages, check_str_map, poll_deadline, require_id
 
 __all__ = ["ChatMessages", "ChatResource"]
 
@@ -31,38 +31,6 @@ class ChatMessages(list[Message]):
     """The messages of a chat (a ``list``), with the call's ``logid``."""
 
     logid: str | None = None
-
-
-def _check_messages(messages: Sequence[Message] | None) -> list[dict[str, Any]]:
-    if messages is None:
-        return []
-    if isinstance(messages, str | Message):
-        raise InvalidArgumentError("messages must be a list of Message, e.g. [Message.user('hi')]")
-    items = list(messages)
-    if len(items) > 100:
-        raise InvalidArgumentError(f"messages: at most 100 messages allowed, got {len(items)}")
-    for index, m in enumerate(items):
-        if not isinstance(m, Message):
-            raise InvalidArgumentError(
-                f"messages[{index}] must be a Message (use Message.user(...)), "
-                f"got {type(m).__name__}"
-            )
-        if m.role not in ("user", "assistant"):
-            raise InvalidArgumentError(f"messages[{index}].role must be 'user' or 'assistant'")
-        if m.type == "question" and m.role != "user":
-            raise InvalidArgumentError(f"messages[{index}]: type 'question' needs role 'user'")
-        if not m.content:
-            raise InvalidArgumentError(f"messages[{index}].content must not be empty")
-    # A media-only object_string message must sit next to a plain-text message (else 4000).
-    for index, m in enumerate(items):
-        if m.is_object_string and not any(i.get("type") == "text" for i in m.content_items()):
-            neighbours = items[max(0, index - 1) : index] + items[index + 1 : index + 2]
-            if not any(n.content_type == "text" for n in neighbours):
-                raise InvalidArgumentError(
-                    f"messages[{index}]: a message with only files/images must be next to a "
-                    "plain-text message"
-                )
-    return [m.to_request() for m in items]
 
 
 class ChatResource(Resource):
@@ -90,7 +58,7 @@ class ChatResource(Resource):
             "user_id": require_id("user_id", user_id),
             "stream": stream,
             "auto_save_history": bool(auto_save_history),
-            "additional_messages": _check_messages(messages),
+            "additional_messages": check_messages(messages),
         }
         if not stream and not auto_save_history:
             raise InvalidArgumentError(

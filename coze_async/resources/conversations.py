@@ -24,8 +24,7 @@ from ..models.conversation import Conversation, Section
 from ..models.converter import structure
 from ..pagination import AsyncPager, Page
 from ..transport import Envelope, Transport
-from ._base import Resource, require_id
-from .chat import _check_messages
+from ._base import Resource, check_messages, require_id
 from .messages import MessagesResource
 
 __all__ = ["ConversationsResource"]
@@ -80,7 +79,7 @@ class ConversationsResource(Resource):
         if name is not None:
             body["name"] = _check_name(name)
         if messages is not None:
-            body["messages"] = _check_messages(messages)
+            body["messages"] = check_messages(messages)
         if meta_data is not None:
             body["meta_data"] = _check_meta_data(meta_data, "meta_data")
         if connector_id is not None:

@@ -33,7 +33,7 @@ from ..models.workflow import (
 from ..streaming import ChatStream
 from ..transport import WORKFLOW_MAX_BODY, Call, Envelope, Transport
 from ..workflow_stream import WorkflowStream
-from ._base import Resource, check_str_map, poll_deadline, require_id
+from ._base import Resource, check_messages, check_str_map, poll_deadline, require_id
 
 __all__ = ["WorkflowRunsResource", "WorkflowsResource"]
 
@@ -57,31 +57,6 @@ def _parameters(value: Mapping[str, Any] | str | None) -> dict[str, Any] | str |
         if not isinstance(key, str):
             raise InvalidArgumentError(f"parameters: keys must be strings, got {key!r}")
     return dict(value)
-
-
-def _chatflow_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    if isinstance(messages, str | Message):
-        raise InvalidArgumentError("messages must be a list of Message, e.g. [Message.user('hi')]")
-    items = list(messages)
-    if not items:
-        raise InvalidArgumentError("messages must hold at least the user's query")
-    if len(items) > 50:
-        raise InvalidArgumentError(f"messages: at most 50 messages allowed, got {len(items)}")
-    for index, m in enumerate(items):
-        if not isinstance(m, Message):
-            raise InvalidArgumentError(
-                f"messages[{index}] must be a Message (use Message.user(...)), "
-                f"got {type(m).__name__}"
-            )
-        if m.role not in ("user", "assistant"):
-            raise InvalidArgumentError(f"messages[{index}].role must be 'user' or 'assistant'")
-        if m.content_type != "text":
-            raise InvalidArgumentError(f"messages[{index}]: chatflows take text messages only")
-        if not m.content:
-            raise InvalidArgumentError(f"messages[{index}].content must not be empty")
-    if items[-1].role != "user":
-        raise InvalidArgumentError("messages: the last message must be the user's query")
-    return [m.to_request() for m in items]
 
 
 class WorkflowRunsResource(Resource):
@@ -556,7 +531,9 @@ class WorkflowsResource(Resource):
             )
         body: dict[str, Any] = {
             "workflow_id": require_id("workflow_id", workflow_id),
-            "additional_messages": _chatflow_messages(messages),
+            "additional_messages": check_messages(
+                messages, limit=50, text_only=True, query_last=True
+            ),
         }
         params = _parameters(parameters)
         if params is not None:
