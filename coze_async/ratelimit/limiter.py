@@ -16,9 +16,13 @@ reserved call counts as inside the window.
 
 A call that needs several buckets (a chat needs the chat QPS bucket and the model RPM bucket)
 takes one token from each at the same instant or waits for all of them. Waiters queue in each
-bucket they need, in arrival order; a waiter is served only when it heads every one of its
-queues, so the order is FIFO per bucket and no waiter can starve. A cancelled (or timed-out)
-waiter leaves its queues having taken nothing, and the waiters behind it move up.
+bucket they need, in arrival order, and are served first come, first served. One exception
+keeps a blocked call from blocking others: a later waiter may go ahead of earlier ones when
+every one of them is held back by another bucket and its grant cannot delay any of them (a
+retrieve, which needs only the chat QPS bucket, does not wait a minute behind chats that wait
+for the model RPM window). Calls with the same needs are always served in arrival order, and
+no waiter can starve. A cancelled (or timed-out) waiter leaves its queues having taken
+nothing, and the waiters behind it move up.
 """
 
 from __future__ import annotations
@@ -66,6 +70,15 @@ class _Bucket:
         if excess >= 0:
             # Room comes back when the (excess+1)-th oldest counted call leaves the window.
             t = max(t, stamps[excess] + window) if excess < len(stamps) else _INF
+        return t
+
+    def ready_after_grant(self) -> float:
+        """:meth:`ready_at` as it would be after one more grant now (stamps already trimmed)."""
+        stamps = self.stamps
+        excess = self.pending + 1 + len(stamps) - self.limit
+        t = self.paused_until
+        if excess >= 0:
+            t = max(t, stamps[excess] + self.window) if excess < len(stamps) else _INF
         return t
 
 
@@ -245,8 +258,17 @@ class Limiter:
                             f"(next slot in {ready - now:.3f} s)"
                         )
                     wake_at = min(ready, deadline)
+                    self._pass_on(waiter, now)
                 else:
-                    wake_at = deadline
+                    ok, retry_at = self._can_backfill(waiter, now)
+                    if ok:
+                        for b in buckets:
+                            b.pending += 1
+                        waited = now - start
+                        logger.debug("waited %.3fs for %s (ahead of blocked calls)", waited, names)
+                        return waited
+                    wake_at = min(retry_at, deadline)
+                    self._pass_on(waiter, now)
                 if now >= deadline:
                     raise LocalRateLimitError(
                         f"quota for {names} not available within {timeout} s "
@@ -260,6 +282,56 @@ class Limiter:
                 b.queue.remove(waiter)
                 if b.queue:
                     b.queue[0].event.set()
+
+    @staticmethod
+    def _can_backfill(waiter: _Waiter, now: float) -> tuple[bool, float]:
+        """May ``waiter`` go ahead of the earlier waiters in its queues, now?
+
+        Only when that cannot delay any of them: every earlier waiter is held back by another
+        bucket (a chat waiting for the model RPM window must not hold up a retrieve that only
+        needs the chat QPS bucket), and after this grant each shared bucket still has room by
+        the time that earlier waiter could go. Returns ``(ok, when to look again)``; ``inf``
+        means "when woken", because only another waiter's progress can change the answer.
+        """
+        buckets = waiter.buckets
+        # The earliest moment any earlier waiter of each bucket could be served.
+        limit_by: list[float] = []
+        for b in buckets:
+            b_ready = b.ready_at(now)
+            earliest = _INF
+            for earlier in b.queue:
+                if earlier is waiter:
+                    break
+                e_ready = max(x.ready_at(now) for x in earlier.buckets)
+                if e_ready <= now or e_ready == _INF or b_ready >= e_ready:
+                    # It can go now, or its time is unknown, or this very bucket is what
+                    # holds it: it goes first.
+                    return False, _INF
+                earliest = min(earliest, e_ready)
+            limit_by.append(earliest)
+        room_at = max(b.ready_at(now) for b in buckets)
+        if room_at > now:
+            return False, room_at  # no room for us yet; look again when there is
+        for b, earliest in zip(buckets, limit_by, strict=True):
+            if b.ready_after_grant() > earliest:
+                return False, _INF  # our token would push an earlier waiter back
+        return True, now
+
+    @staticmethod
+    def _pass_on(waiter: _Waiter, now: float) -> None:
+        # ``waiter`` is not taking a bucket that has room: let the next waiter with a
+        # different need look (the same need could not pass it anyway), so a call blocked
+        # elsewhere does not hold up calls that only need this bucket.
+        for b in waiter.buckets:
+            if b.ready_at(now) > now:
+                continue
+            seen = False
+            for other in b.queue:
+                if other is waiter:
+                    seen = True
+                elif seen and other.buckets is not waiter.buckets:
+                    other.event.set()
+                    break
 
     def pause(self, names: Sequence[str], seconds: float) -> None:
         """Let nothing through the named buckets for ``seconds`` (after a server rejection).
