@@ -142,7 +142,3 @@ class Resource:
         if env.quota_wait and "quota_wait" in attrs.fields_dict(type(obj)):  # type: ignore[arg-type]
             changes["quota_wait"] = env.quota_wait
         return attrs.evolve(obj, **changes) if changes else obj  # type: ignore[misc]
-
-    @staticmethod
-    def _with_logid(obj: T, logid: str | None) -> T:
-        return attrs.evolve(obj, logid=logid) if logid is not None else obj  # type: ignore[misc]

@@ -495,7 +495,7 @@ class WorkflowsResource(Resource):
         if isinstance(data, dict) and data.get("node_output") is None:
             data = {**data, "node_output": ""}
         output = structure(data, WorkflowNodeOutput, logid=env.logid, what="$.data")
-        return self._with_logid(output, env.logid)
+        return self._stamped(output, env)
 
     # -- chatflow ----------------------------------------------------------------------------
 
