@@ -154,6 +154,7 @@ async def test_quota_report_endpoint(free_emu: Emulator) -> None:
         "period": 1.0,
         "accepted": 1,
         "rejected": 0,
+        "max_in_window": 1,
     }
 
 

@@ -9,6 +9,7 @@ import signal
 from collections.abc import Sequence
 
 from .bots import AUDIO_BOT_ID, ECHO_BOT_ID, TOOL_BOT_ID
+from .quota import parse_quota
 from .server import Emulator
 from .wire import DEFAULT_TOKEN, FAULT_HEADER
 
@@ -40,23 +41,63 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.05,
         help="seconds until a non-stream chat completes (default: %(default)s)",
     )
+    parser.add_argument(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="NAME=LIMIT/PERIOD",
+        help=(
+            "enforce a quota bucket, e.g. chat=20/1 or model_rpm=300/60 (repeatable; buckets: "
+            "chat, workflow, upload, model_rpm); rejections answer code 4009"
+        ),
+    )
+    parser.add_argument(
+        "--rate-limit-status",
+        type=int,
+        default=200,
+        help="HTTP status of a quota rejection (default: %(default)s, as Coze's envelope)",
+    )
+    parser.add_argument(
+        "--coalesce",
+        action="store_true",
+        help=(
+            "with --event-delay 0, hand the socket up to 64 KiB of events per write (each "
+            "event still its own HTTP chunk), so a load test measures the client, not this"
+        ),
+    )
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not keep every request in memory (for long load tests)",
+    )
     return parser
 
 
 async def serve(args: argparse.Namespace) -> None:
     """Run the emulator described by parsed ``args`` until cancelled."""
+    try:
+        plan = parse_quota(args.quota) if args.quota else None
+    except ValueError as exc:
+        raise SystemExit(f"python -m coze_async.emulator: {exc}") from None
     emu = Emulator(
         host=args.host,
         port=args.port,
         token=args.token,
         event_delay=args.event_delay,
         chat_duration=args.chat_duration,
+        plan=plan,
+        rate_limit_status=args.rate_limit_status,
+        coalesce=args.coalesce,
     )
+    emu.record_requests = not args.no_record
     async with emu:
         print(f"Coze emulator listening on {emu.url}", flush=True)
         print(f"  token:  {emu.token}")
         print(f"  bots:   echo {ECHO_BOT_ID}, tool {TOOL_BOT_ID}, audio {AUDIO_BOT_ID}")
         print(f"  faults: request header {FAULT_HEADER}: name[=value];...")
+        if plan is not None:
+            quotas = ", ".join(f"{b.name} {b.limit}/{b.period:g}s" for b in plan.buckets)
+            print(f"  quotas: {quotas}")
         print("Press Ctrl-C to stop.", flush=True)
         stop = asyncio.Event()
         # SIGTERM (docker stop, kill) shuts down as cleanly as Ctrl-C does.

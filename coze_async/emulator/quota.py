@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BucketStats", "QuotaEnforcer", "buckets_for_path"]
+__all__ = ["BucketStats", "QuotaEnforcer", "QuotaTable", "buckets_for_path", "parse_quota"]
 
 _CHAT = "chat"
 _WORKFLOW = "workflow"
@@ -44,6 +44,43 @@ def buckets_for_path(method: str, path: str) -> tuple[str, ...]:
         if (route_method == "*" or route_method == method) and pattern.match(path):
             return buckets
     return ()
+
+
+@dataclass(frozen=True)
+class QuotaLimit:
+    """One bucket's limit, shaped like ``coze_async.ratelimit.Bucket``."""
+
+    name: str
+    limit: int
+    period: float
+
+
+@dataclass(frozen=True)
+class QuotaTable:
+    """A plan given as plain limits (e.g. from the command line), shaped like ``Plan``."""
+
+    name: str
+    buckets: tuple[QuotaLimit, ...]
+
+
+def parse_quota(specs: list[str], *, name: str = "custom") -> QuotaTable:
+    """Parse ``NAME=LIMIT/PERIOD`` strings (``chat=20/1``, ``model_rpm=300/60``).
+
+    This is how a process that does import the SDK (the load benchmark) hands its plan to an
+    emulator in another process, without the emulator importing the SDK.
+    """
+    limits = []
+    for spec in specs:
+        try:
+            bucket, rest = spec.split("=", 1)
+            limit, _, period = rest.partition("/")
+            item = QuotaLimit(bucket.strip(), int(limit), float(period or 1))
+        except ValueError:
+            raise ValueError(f"bad quota {spec!r}: expected NAME=LIMIT/PERIOD") from None
+        if not item.name or item.limit < 1 or item.period <= 0:
+            raise ValueError(f"bad quota {spec!r}: expected NAME=LIMIT/PERIOD, both positive")
+        limits.append(item)
+    return QuotaTable(name, tuple(limits))
 
 
 @dataclass
@@ -101,6 +138,7 @@ class QuotaEnforcer:
                     "period": self.limits[name][1],
                     "accepted": s.accepted,
                     "rejected": s.rejected,
+                    "max_in_window": self.max_in_window(name),
                 }
                 for name, s in self.stats.items()
             },
