@@ -2,6 +2,14 @@
 
 An auth object has one coroutine, ``token()``, so the transport can ask for a fresh token per
 attempt (an OAuth auth refreshes behind it). Tokens never appear in ``repr`` or logs.
+
+Two optional methods, looked up by name so that existing auths keep working:
+
+* ``async invalidate(token)``: called when Coze rejects ``token`` (4100 / HTTP 401); the
+  auth drops it if it is still the cached one, and the call is retried once with a fresh
+  token (see :class:`RefreshableAuth`, implemented by :class:`~coze_async.oauth.JWTAuth`);
+* ``bind_base_url(base_url)``: called by ``AsyncCoze`` with its base URL, for auths whose
+  tokens depend on the host (a JWT's ``aud``).
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from .errors import InvalidArgumentError
 
-__all__ = ["Auth", "CallableAuth", "TokenAuth", "redact"]
+__all__ = ["Auth", "CallableAuth", "RefreshableAuth", "TokenAuth", "redact"]
 
 
 def redact(token: str | None) -> str:
@@ -28,6 +36,15 @@ class Auth(Protocol):
 
     async def token(self) -> str:
         """Return the bearer token to send."""
+        ...
+
+
+@runtime_checkable
+class RefreshableAuth(Auth, Protocol):
+    """An :class:`Auth` whose tokens expire and can be replaced (e.g. ``JWTAuth``)."""
+
+    async def invalidate(self, token: str) -> None:
+        """Forget ``token`` if it is still the current one: Coze has rejected it."""
         ...
 
 

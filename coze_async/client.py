@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 import aiohttp
 
-from .auth import Auth, TokenAuth, redact
+from .auth import Auth, CallableAuth, TokenAuth, redact
 from .config import COZE_CN_BASE_URL, RetryPolicy, Timeouts
 from .errors import InvalidArgumentError
 from .ratelimit import Limiter, Plan, QuotaLimiter
@@ -24,7 +25,10 @@ __all__ = ["AsyncCoze"]
 class AsyncCoze:
     """An asyncio client for the Coze OpenAPI.
 
-    ``token`` (or ``auth``) falls back to the ``COZE_API_TOKEN`` environment variable;
+    ``token`` (or ``auth``) falls back to the ``COZE_API_TOKEN`` environment variable.
+    ``auth`` takes a token string, any :class:`~coze_async.auth.Auth` (``TokenAuth``,
+    :class:`~coze_async.oauth.JWTAuth` for service apps: it gets this client's ``base_url``
+    unless it has its own) or an ``async () -> str`` callable (your own token cache);
     ``base_url`` to ``COZE_API_BASE`` and then :data:`COZE_CN_BASE_URL`. Pass ``session`` to
     use your own ``aiohttp.ClientSession`` (it is never closed by this client; its own
     default timeout is overridden per request, so a stream never gets a total timeout).
@@ -43,7 +47,7 @@ class AsyncCoze:
         self,
         *,
         token: str | None = None,
-        auth: Auth | None = None,
+        auth: Auth | str | Callable[[], Awaitable[str]] | None = None,
         base_url: str | None = None,
         session: aiohttp.ClientSession | None = None,
         timeouts: Timeouts | None = None,
@@ -63,11 +67,21 @@ class AsyncCoze:
                     "(or start coze_async.emulator.Emulator for a local server)"
                 )
             auth = TokenAuth(token)
+        elif isinstance(auth, str):
+            auth = TokenAuth(auth)
         elif not isinstance(auth, Auth):
-            raise InvalidArgumentError("auth must have an async token() method")
+            if not callable(auth):
+                raise InvalidArgumentError(
+                    "auth must be a token string, an object with an async token() method, "
+                    "or an async () -> str callable"
+                )
+            auth = CallableAuth(auth)
         url = base_url or os.environ.get("COZE_API_BASE") or COZE_CN_BASE_URL
         if not url.startswith(("http://", "https://")):
             raise InvalidArgumentError(f"base_url must start with http:// or https://, got {url!r}")
+        bind = getattr(auth, "bind_base_url", None)
+        if callable(bind):
+            bind(url)  # e.g. JWTAuth: the JWT's aud is this host
         if connection_limit < 1:
             raise InvalidArgumentError("connection_limit must be >= 1")
         if limiter is not None:

@@ -15,7 +15,14 @@
     │   ├── ConflictError          4016, 4315 / HTTP 409: the resource's state forbids the call
     │   ├── RateLimitError         HTTP 429, 4009, 4020, 4013 (ambiguous): retry later
     │   ├── QuotaExhaustedError    4008, 4011, 4019, 4022, 4028: balance or quota used up
-    │   └── ServerError            5000 / HTTP 5xx
+    │   ├── ServerError            5000 / HTTP 5xx
+    │   └── OAuthError             an OAuth endpoint refused (.error_code, .error_message)
+    │       ├── InvalidClientError bad client credential: unknown kid (wrong region?), bad JWT
+    │       ├── InvalidGrantError  unknown or used code, refresh token or device code
+    │       ├── AccessDeniedError  the user declined the authorization
+    │       ├── ExpiredTokenError  the device code expired before the user approved it
+    │       └── AuthorizationPendingError  device polling gave up while still pending
+    ├── MissingExtraError          an optional extra is not installed (also an ImportError)
     ├── TransportError             no usable HTTP answer (.phase: connect, send, headers, read)
     │   └── TransportTimeoutError  the same, because a timeout expired (also a TimeoutError)
     ├── ResponseValidationError    an answer that does not have the documented shape
@@ -32,9 +39,12 @@
 
 Which :class:`APIError` subclass is raised is chosen from the envelope ``code`` first (Coze
 sends most business errors with HTTP 200) and from the HTTP status when the code is absent or
-unknown; the table is :data:`CODE_TO_ERROR` / :data:`STATUS_TO_ERROR`. Every error that comes
-from an answer carries ``logid`` (from the ``x-tt-logid`` header or ``detail.logid``): quote
-it when asking Coze support about a call.
+unknown; the table is :data:`CODE_TO_ERROR` / :data:`STATUS_TO_ERROR`. OAuth token endpoints
+answer with their own body (``error_code`` / ``error_message``, no envelope); their errors are
+chosen from ``error_code`` by :data:`OAUTH_CODE_TO_ERROR`. :class:`InvalidClientError` is also
+an :class:`AuthenticationError`, and :class:`AuthorizationPendingError` a ``TimeoutError``.
+Every error that comes from an answer carries ``logid`` (from the ``x-tt-logid`` header or
+``detail.logid``): quote it when asking Coze support about a call.
 """
 
 from __future__ import annotations
@@ -46,20 +56,28 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CODE_TO_ERROR",
+    "OAUTH_CODE_TO_ERROR",
     "STATUS_TO_ERROR",
     "APIError",
+    "AccessDeniedError",
     "AuthenticationError",
+    "AuthorizationPendingError",
     "BadRequestError",
     "ChatFailedError",
     "ChatPollTimeoutError",
     "ConflictError",
     "CozeError",
+    "ExpiredTokenError",
     "IncompleteStreamError",
     "InvalidArgumentError",
+    "InvalidClientError",
     "InvalidEventError",
+    "InvalidGrantError",
     "LimiterUnavailableError",
     "LocalRateLimitError",
+    "MissingExtraError",
     "NotFoundError",
+    "OAuthError",
     "PermissionDeniedError",
     "QuotaExhaustedError",
     "RateLimitError",
@@ -75,6 +93,7 @@ __all__ = [
     "WorkflowPollTimeoutError",
     "WorkflowRunFailedError",
     "error_class_for",
+    "oauth_error_class_for",
     "parse_code",
 ]
 
@@ -198,6 +217,85 @@ class QuotaExhaustedError(APIError):
 
 class ServerError(APIError):
     """Coze failed internally (5000, HTTP 5xx)."""
+
+
+class OAuthError(APIError):
+    """An OAuth endpoint (token, device code) refused the request.
+
+    These endpoints answer without Coze's envelope, with a string ``error_code`` (e.g.
+    ``invalid_client``, ``invalid_request``) and an ``error_message``; ``code`` is therefore
+    ``None``. Attributes: ``error_code``, ``error_message``, ``http_status``, ``logid`` and
+    ``hint`` (what the error most likely means for you). Never carries a token or a key.
+    """
+
+    def __init__(
+        self,
+        error_message: str,
+        *,
+        error_code: str | None,
+        http_status: int | None = None,
+        logid: str | None = None,
+        body: Any = None,
+        hint: str | None = None,
+    ) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        super().__init__(
+            error_message, code=None, logid=logid, http_status=http_status, body=body, hint=hint
+        )
+
+    def _render(self) -> str:
+        parts = [self.error_code] if self.error_code else []
+        if self.http_status is not None and self.http_status != 200:
+            parts.append(f"http_status={self.http_status}")
+        head = f"[{', '.join(parts)}] " if parts else ""
+        text = f"{head}{self.msg or 'no message'}"
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        if self.logid:
+            text += f" (logid={self.logid})"
+        return text
+
+
+class InvalidClientError(OAuthError, AuthenticationError):
+    """``invalid_client``: the server does not accept the client's credential.
+
+    For a JWT (service) app the usual cause is a ``kid`` (``public_key_id``) that is not
+    registered on this host, which is what a key made for a coze.cn app gets from
+    api.coze.com and vice versa (HTTP 401); a bad signature, ``aud``, ``exp`` or a replayed
+    ``jti`` is refused the same way. The message's hint names the likely cause.
+    """
+
+
+class InvalidGrantError(OAuthError):
+    """The code, refresh token or device code is unknown, used or expired: start over."""
+
+
+class AccessDeniedError(OAuthError):
+    """``access_denied``: the user declined the authorization (device or web flow)."""
+
+
+class ExpiredTokenError(OAuthError):
+    """``expired_token``: the device code expired before the user approved it.
+
+    Also raised by ``DeviceOAuth.poll`` when the code's ``expires_in`` passes locally.
+    Request a new code and show the user the new ``user_code``.
+    """
+
+
+class AuthorizationPendingError(OAuthError, TimeoutError):
+    """The user has not approved yet and the caller's polling ``timeout`` has passed."""
+
+
+class MissingExtraError(CozeError, ImportError):
+    """An optional dependency is missing; the message names the extra to install.
+
+    ``extra`` is the extra's name, e.g. ``"jwt"`` for ``pip install 'coze-async[jwt]'``.
+    """
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class TransportError(CozeError):
@@ -465,6 +563,23 @@ def error_class_for(code: int | None, http_status: int | None) -> type[APIError]
         if 5000 <= code < 6000:
             return ServerError
     return APIError
+
+
+#: OAuth ``error_code`` (or ``error``) -> error class; other codes raise :class:`OAuthError`.
+#: ``access_deny`` is the spelling Coze's docs list next to the standard ``access_denied``.
+OAUTH_CODE_TO_ERROR: dict[str, type[OAuthError]] = {
+    "invalid_client": InvalidClientError,
+    "invalid_grant": InvalidGrantError,
+    "access_denied": AccessDeniedError,
+    "access_deny": AccessDeniedError,
+    "expired_token": ExpiredTokenError,
+    "authorization_pending": AuthorizationPendingError,
+}
+
+
+def oauth_error_class_for(error_code: str | None) -> type[OAuthError]:
+    """Pick the :class:`OAuthError` subclass for an OAuth ``error_code``."""
+    return OAUTH_CODE_TO_ERROR.get(error_code or "", OAuthError)
 
 
 def parse_code(value: Any) -> int | None:

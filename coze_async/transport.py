@@ -378,11 +378,11 @@ class Transport:
         return False
 
     async def _send_once(
-        self, call: Call, body: bytes | None, permit: _Permit
+        self, call: Call, body: bytes | None, permit: _Permit, token: str
     ) -> aiohttp.ClientResponse:
         session = self._get_session()
         headers = {
-            "Authorization": f"Bearer {await self.auth.token()}",
+            "Authorization": f"Bearer {token}",
             "User-Agent": self._user_agent,
             "Accept": "text/event-stream" if call.stream else "application/json",
         }
@@ -459,9 +459,9 @@ class Transport:
             ) from exc
 
     async def _attempt(
-        self, call: Call, body: bytes | None, permit: _Permit
+        self, call: Call, body: bytes | None, permit: _Permit, token: str
     ) -> Envelope | aiohttp.ClientResponse:
-        resp = await self._send_once(call, body, permit)
+        resp = await self._send_once(call, body, permit, token)
         try:
             ctype = resp.headers.get("Content-Type", "")
             if call.stream and resp.status == 200 and "event-stream" in ctype:
@@ -523,13 +523,16 @@ class Transport:
         started = time.monotonic()
         attempt = 0
         waited = 0.0
+        reauthed = False
         while True:
             # Every attempt reaches the server and counts against its window: acquire each time.
             permit = await self._reserve(names)
             waited += permit.waited
+            token: str | None = None
             try:
                 try:
-                    result = await self._attempt(call, body, permit)
+                    token = await self.auth.token()
+                    result = await self._attempt(call, body, permit, token)
                 finally:
                     # Normally committed when the headers were written; this also covers an
                     # attempt that failed before sending (e.g. the auth callable raised), so a
@@ -537,6 +540,9 @@ class Transport:
                     permit.commit()
                 return result, waited
             except (APIError, TransportError) as exc:
+                if not reauthed and token is not None and await self._reauth(exc, call, token):
+                    reauthed = True  # once per call: a second rejection is final
+                    continue
                 if names and self._server_rate_limited(exc, policy):
                     assert self.limiter is not None
                     # The account is over a limit right now: hold back every task, not just
@@ -563,6 +569,22 @@ class Transport:
                 )
                 if delay:
                     await anyio.sleep(delay)
+
+    async def _reauth(self, exc: Exception, call: Call, token: str) -> bool:
+        """After a 4100 / 401, let a refreshing auth drop ``token``; True: retry once at once.
+
+        Safe even for a chat: an authentication failure means the server did nothing. Only
+        auths with ``invalidate`` (e.g. ``JWTAuth``) get this retry; a fixed token would only
+        be rejected again. A non-seekable upload cannot be sent twice.
+        """
+        invalidate = getattr(self.auth, "invalidate", None)
+        if not isinstance(exc, AuthenticationError) or invalidate is None:
+            return False
+        if call.upload is not None and not call.upload.replayable:
+            return False
+        await invalidate(token)
+        logger.debug("retrying once with a fresh token after %s", type(exc).__name__)
+        return True
 
     @staticmethod
     def _server_rate_limited(exc: Exception, policy: RetryPolicy) -> bool:

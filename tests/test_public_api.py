@@ -31,6 +31,10 @@ EXPECTED = {
     "WorkflowNodeOutput", "WorkflowPing", "WorkflowPollTimeoutError", "WorkflowResult",
     "WorkflowRunFailedError", "WorkflowRunHistory", "WorkflowRunResult", "WorkflowRunStatus",
     "WorkflowSnapshot", "WorkflowStream", "accumulate_workflow",
+    # OAuth
+    "AccessDeniedError", "AuthorizationPendingError", "AuthorizeRequest", "DeviceCode",
+    "DeviceOAuth", "ExpiredTokenError", "InvalidClientError", "InvalidGrantError", "JWTAuth",
+    "MissingExtraError", "OAuthError", "OAuthToken", "PKCEOAuth", "RefreshableAuth",
 }  # fmt: skip
 
 

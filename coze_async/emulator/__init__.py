@@ -24,12 +24,18 @@ resumes), :data:`FAILING_WORKFLOW_ID`, :data:`SLOW_WORKFLOW_ID` (PING heartbeats
 chatflow :data:`CHATFLOW_ID`; :meth:`Emulator.add_workflow` registers more and
 :meth:`Emulator.add_scripted_workflow` streams any frames verbatim.
 
+OAuth (see :mod:`coze_async.emulator.oauth`): ``emu.oauth`` serves the token endpoint for the
+JWT, PKCE / web and device-code flows (``emu.oauth.add_jwt_app(...)``, ``issue_code``,
+``approve_device``, ``token_ttl``, ``exchanges``); the ``czs_`` / ``czu_`` tokens it issues are
+accepted until they expire.
+
 The package imports nothing from the rest of ``coze_async`` on purpose: it is the yardstick
 the SDK is tested against and must not share its bugs.
 """
 
 from .bots import AUDIO_BOT_ID, ECHO_BOT_ID, TOOL_BOT_ID, Bot, Turn, TurnContext
 from .faults import FAULT_NAMES, FaultSpec, FaultSpecError, parse_faults
+from .oauth import OAuthServer
 from .server import Emulator, RecordedRequest, RequestContext
 from .wire import DEFAULT_TOKEN, FAULT_HEADER, LOGID_HEADER, REPEAT_HEADER, ApiError, sse_frame
 from .workflows import (
@@ -69,6 +75,7 @@ __all__ = [
     "Emulator",
     "FaultSpec",
     "FaultSpecError",
+    "OAuthServer",
     "QuestionWorkflow",
     "RecordedRequest",
     "RequestContext",
