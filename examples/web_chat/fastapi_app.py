@@ -1,0 +1,66 @@
+"""The same chat relay on FastAPI (or plain Starlette): ``StreamingResponse`` over frames.
+
+Documentation, not part of the test suite: FastAPI and uvicorn are not dependencies of
+coze_async. To try it against the emulator::
+
+    pip install fastapi uvicorn
+    coze-async emulator --port 8081 --event-delay 0.08 &    # a local Coze
+    COZE_API_TOKEN=emu_test_token COZE_API_BASE=http://127.0.0.1:8081 \\
+        uvicorn examples.web_chat.fastapi_app:app --port 8080    # from the repository root
+
+and open http://127.0.0.1:8080/ (the same ``index.html`` as the aiohttp example).
+
+Disconnects: Starlette's ``StreamingResponse`` listens for the ASGI ``http.disconnect``
+message while it streams and cancels the streaming task when the browser goes away (recent
+Starlette versions; older ones notice at the next failed send). Either way the frame
+iterator is closed or cancelled, and ``sse_frames`` then closes the upstream stream and
+cancels the chat at Coze, shielded from that cancellation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import (
+    FileResponse,
+    Response,
+    StreamingResponse,
+)
+
+from coze_async import AsyncCoze, Message
+from coze_async.emulator import ECHO_BOT_ID
+from coze_async.relay import RELAY_HEADERS, sse_frames
+
+INDEX = Path(__file__).resolve().parent / "index.html"
+BOT_ID = ECHO_BOT_ID  # your bot's id at Coze
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # One client for the whole app: it owns the connection pool (and the quota limiter).
+    async with AsyncCoze() as coze:  # COZE_API_TOKEN, COZE_API_BASE from the environment
+        app.state.coze = coze
+        yield
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/")
+async def index() -> FileResponse:
+    return FileResponse(INDEX)
+
+
+@app.get("/chat")
+async def chat(request: Request, q: str) -> Response:
+    if not q.strip() or len(q) > 2000:
+        raise HTTPException(400, "q must be 1-2000 characters")
+    if "last-event-id" in request.headers:
+        # An EventSource reconnect: relays are not resumable. 204 stops EventSource.
+        return Response(status_code=204)
+    coze: AsyncCoze = request.app.state.coze
+    stream = coze.chat.stream(bot_id=BOT_ID, user_id="web-demo", messages=[Message.user(q)])
+    return StreamingResponse(sse_frames(stream), headers=dict(RELAY_HEADERS))
