@@ -7,7 +7,8 @@ Request pipeline (one middleware, in this order):
 3. the fault header is parsed (unknown names -> HTTP 400) and ``times=K`` is applied;
 4. request-level faults answer instead of the route (``slow-headers`` delays first);
 5. bearer auth for every route not registered with ``auth=False``: the token names the
-   user (:attr:`RequestContext.user_id`), an unknown one answers 4100;
+   user (:attr:`RequestContext.user_id`), an unknown one answers 4100 (as does an OAuth
+   token from :attr:`Emulator.oauth` once it has expired or been revoked);
 6. the route handler; an :class:`~coze_async.emulator.wire.ApiError` becomes an envelope.
 
 Stream-level faults are applied by :meth:`Emulator.stream_turn`, which every SSE route uses.
@@ -41,6 +42,7 @@ from .bots import (
     Turn,
 )
 from .faults import FaultCounter, FaultSpec, FaultSpecError, parse_faults
+from .oauth import OAuthServer
 from .quota import QuotaEnforcer
 from .state import EmulatorState, new_id
 from .wire import (
@@ -141,6 +143,7 @@ class Emulator:
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
         user_level: str | None = None,
         workflow_duration: float = 0.05,
+        coalesce: bool = False,
     ) -> None:
         #: Quota enforcement (``plan=``, e.g. ``coze_async.Plan.PERSONAL_FREE``), or None.
         self.quota = QuotaEnforcer(plan) if plan is not None else None
@@ -153,8 +156,17 @@ class Emulator:
         self.chat_duration = chat_duration
         #: Conversations, chats and messages.
         self.state = EmulatorState()
-        #: Every request received, in arrival order.
+        #: Every request received, in arrival order (unless ``record_requests`` is false).
         self.requests: list[RecordedRequest] = []
+        #: Keep :attr:`requests`; a long load test turns this off so memory stays flat.
+        self.record_requests = True
+        #: Requests received, recorded or not.
+        self.requests_seen = 0
+        #: SSE frames written on the stream hot path (counted per response, not per write).
+        self.frames_written = 0
+        #: With ``event_delay`` 0, hand the socket up to 64 KiB of events per write (each
+        #: event still its own HTTP chunk); see :meth:`_write_coalesced`. For load tests.
+        self.coalesce = coalesce
         #: ``(conversation_id, chat_id)`` of every ``/v3/chat/cancel`` request handled.
         self.cancels: list[tuple[str, str]] = []
         #: Counts ``times=K`` fault budgets; ``emu.fault_counter.reset()`` starts them over.
@@ -171,6 +183,8 @@ class Emulator:
         self.add_token(token)
         for extra in tokens:
             self.add_token(extra)
+        #: OAuth token endpoints and the tokens they issue (see :mod:`.oauth`).
+        self.oauth = OAuthServer(self)
         #: Largest upload accepted (Coze: 512 MB); larger ones answer 4302.
         self.max_upload_bytes = max_upload_bytes
         #: The account's plan as Coze names it (``free``, ``pro_personal``, ``team``,
@@ -346,7 +360,10 @@ class Emulator:
         self._raw_body.add(files.upload)
         for method, path, handler, auth in WorkflowAPI(self).routes():
             self.add_route(app, method, path, handler, auth=auth)
+        for method, path, handler, auth in self.oauth.routes():
+            self.add_route(app, method, path, handler, auth=auth)
         self.add_route(app, "GET", "/_emulator/quota", self._quota_report, auth=False)
+        self.add_route(app, "GET", "/_emulator/stats", self._stats_report, auth=False)
         return app
 
     def add_route(
@@ -386,7 +403,9 @@ class Emulator:
             body=body,
             at=time.monotonic(),
         )
-        self.requests.append(recorded)
+        self.requests_seen += 1
+        if self.record_requests:
+            self.requests.append(recorded)
         self._inflight[id(request)] = request
         try:
             header = request.headers.get(FAULT_HEADER)
@@ -413,7 +432,11 @@ class Emulator:
                 request.match_info.http_exception is None
                 and request.match_info.handler not in self._auth_exempt
             ):
-                user_id = self._users.get(request.headers.get("Authorization", ""))
+                authorization = request.headers.get("Authorization", "")
+                user_id = self._users.get(authorization)
+                if user_id is None:
+                    # An OAuth-issued token: accepted until it expires or is revoked.
+                    user_id = self.oauth.user_for(authorization)
                 if user_id is None:
                     return self.error(request, 4100)
                 ctx.user_id = user_id
@@ -447,6 +470,18 @@ class Emulator:
     async def _quota_report(self, request: web.Request) -> web.Response:
         report = self.quota.report() if self.quota is not None else {"plan": None, "buckets": {}}
         return web.json_response(report)
+
+    async def _stats_report(self, request: web.Request) -> web.Response:
+        # For load benchmarks that run the emulator in its own process: its CPU time shows
+        # whether the server, not the client under test, was the bottleneck.
+        return web.json_response(
+            {
+                "cpu_seconds": time.process_time(),
+                "requests": self.requests_seen,
+                "open_streams": self._open_streams,
+                "frames_written": self.frames_written,
+            }
+        )
 
     # ----------------------------------------------------------------- helpers for routes
 
@@ -511,25 +546,68 @@ class Emulator:
             }
         )
         self._stream_opened()
+        sent = 0
         try:
             await resp.prepare(request)
             if faults.has_stream_faults:
                 await self._write_faulty(request, resp, turn, faults, delay)
+            elif self.coalesce and delay <= 0:
+                sent = await self._write_coalesced(request, resp, turn)
             else:
                 # Hot path (load benchmarks): one write per pre-built frame, nothing else.
-                first = True
                 for frame in turn:
-                    if delay > 0 and not first:
+                    if delay > 0 and sent:
                         await asyncio.sleep(delay)
-                    first = False
                     await resp.write(frame)
+                    sent += 1
                 await resp.write_eof()
         except ConnectionError:
             pass  # the client went away; nothing to report to anyone
         finally:
+            self.frames_written += sent
             turn.settle()
             self._stream_closed()
         return resp
+
+    async def _write_coalesced(
+        self, request: web.Request, resp: web.StreamResponse, turn: Turn
+    ) -> int:
+        """Every event its own HTTP chunk, handed to the socket up to 64 KiB at a time.
+
+        Per-event writes cost a send() each, which made the emulator, not the client under
+        test, the bottleneck of load benchmarks. A real server that produces events faster
+        than the network drains them has the same effect (TCP coalesces its writes), while
+        the client still parses one HTTP chunk per event, as from Coze. Returns the number
+        of frames written.
+        """
+        frames = iter(turn)
+        first = next(frames, None)
+        if first is None:
+            await resp.write_eof()
+            return 0
+        # Through aiohttp: this flushes the headers with the first chunk.
+        await resp.write(first)
+        writer = await resp.prepare(request)  # already prepared: this returns its writer
+        transport = request.transport
+        sent = 1
+        batch: list[bytes] = []
+        size = 0
+        for frame in frames:
+            batch += (b"%x\r\n" % len(frame), frame, b"\r\n")
+            size += len(frame)
+            sent += 1
+            if size >= 0x10000:
+                if transport is None or transport.is_closing():
+                    return sent
+                transport.write(b"".join(batch))
+                batch.clear()
+                size = 0
+                if writer:
+                    await writer.drain()  # waits only while the socket is above high water
+        if batch and transport is not None and not transport.is_closing():
+            transport.write(b"".join(batch))
+        await resp.write_eof()
+        return sent
 
     async def _write_faulty(
         self,
