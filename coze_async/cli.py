@@ -4,6 +4,7 @@
 (``--token`` or ``COZE_API_TOKEN``) and ``--bot-id`` are given, otherwise from the embedded
 emulator, started in-process, so the command works on a fresh machine with no account.
 ``coze-async emulator --port 8080`` serves the emulator from the shell.
+``coze-async bench`` runs a bounded load test, on an emulator in a child process by default.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -50,12 +53,112 @@ def _parser() -> argparse.ArgumentParser:
         help=f"API host (default: $COZE_API_BASE or {COZE_CN_BASE_URL})",
     )
 
+    _add_bench_parser(sub)
+
     emu = sub.add_parser("emulator", help="serve the local Coze emulator")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=8080)
     emu.add_argument("--token", default=None, help="the bearer token it accepts")
     emu.add_argument("--event-delay", type=float, default=0.0, help="seconds between events")
     return parser
+
+
+def _add_bench_parser(sub: Any) -> None:
+    from .bench import PLANS, SCENARIOS
+
+    bench = sub.add_parser(
+        "bench",
+        help="a bounded load test with a report",
+        description=(
+            "Run concurrent calls for --duration seconds (or --requests calls) and report "
+            "throughput, latency percentiles, limiter waits and rate-limit rejections. With no "
+            "token, an emulator enforcing --plan's quotas runs in a child process."
+        ),
+    )
+    bench.add_argument("--scenario", choices=SCENARIOS, default="chat-stream")
+    bench.add_argument("--concurrency", type=int, default=50, help="workers (default: 50)")
+    bench.add_argument(
+        "--duration", type=float, help="seconds to issue requests (default: 10 unless --requests)"
+    )
+    bench.add_argument("--requests", type=int, help="stop after this many requests")
+    bench.add_argument(
+        "--plan", choices=sorted(PLANS), default="personal-free", help="(default: %(default)s)"
+    )
+    bench.add_argument(
+        "--no-limit", action="store_true", help="turn the client-side quota limiter off"
+    )
+    bench.add_argument(
+        "--event-delay",
+        type=float,
+        default=0.02,
+        help="emulator seconds between stream events (default: %(default)s)",
+    )
+    bench.add_argument("--retries", type=int, default=0, help="SDK retries (default: 0)")
+    bench.add_argument("--message", default="早上好", help="what each chat says")
+    bench.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
+    bench.add_argument("--plot", type=Path, metavar="PATH", help="write a PNG chart")
+    bench.add_argument("--token", help="access token: target Coze instead of an emulator")
+    bench.add_argument("--base-url", help="API host (with --token: Coze; without: an emulator)")
+    bench.add_argument("--bot-id", help="bot for chat scenarios (required with a token)")
+    bench.add_argument("--workflow-id", help="workflow for workflow-stream (with a token)")
+    bench.add_argument("--quiet", action="store_true", help="no live progress line")
+
+
+async def _bench(args: argparse.Namespace) -> int:
+    from .bench import PLANS, BenchConfig, run_bench
+    from .bench.report import format_progress, format_report, write_json, write_plot
+
+    config = BenchConfig(
+        scenario=args.scenario,
+        concurrency=args.concurrency,
+        duration=args.duration,
+        requests=args.requests,
+        plan=PLANS[args.plan],
+        limit=not args.no_limit,
+        event_delay=args.event_delay,
+        base_url=args.base_url,
+        token=args.token or (os.environ.get("COZE_API_TOKEN") if not args.base_url else None),
+        bot_id=args.bot_id,
+        workflow_id=args.workflow_id,
+        message=args.message,
+        retries=args.retries,
+    )
+    live = sys.stderr.isatty() and not args.quiet
+    shown = [0]
+
+    def progress(p: Any) -> None:
+        line = format_progress(p)
+        sys.stderr.write("\r" + line.ljust(shown[0]))
+        sys.stderr.flush()
+        shown[0] = len(line)
+
+    def started(url: str) -> None:
+        target = "Coze" if config.targets_real_coze else f"the emulator at {url}"
+        print(
+            f"bench: {config.scenario}, concurrency {config.concurrency}, "
+            f"{'limiter on' if config.limit else 'limiter off'}, against {target}; "
+            "Ctrl-C stops early",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    result = await run_bench(
+        config, on_progress=progress if live else None, on_start=started, handle_signals=True
+    )
+    if live:
+        sys.stderr.write("\n")
+    print(format_report(result), flush=True)
+    if args.json:
+        write_json(result, args.json)
+        print(f"results written to {args.json}")
+    if args.plot:
+        write_plot(result, args.plot)
+        print(f"chart written to {args.plot}")
+    if result.interrupted:
+        return 130
+    if config.limit and result.server_rejections:
+        return 1
+    return 0
 
 
 async def _stream_chat(coze: AsyncCoze, args: argparse.Namespace, bot_id: str) -> int:
@@ -111,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "chat":
             return anyio.run(_chat, args)
+        if args.command == "bench":
+            return anyio.run(_bench, args)
         if args.command == "emulator":
             from .emulator.__main__ import main as emulator_main
 

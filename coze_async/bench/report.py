@@ -1,0 +1,106 @@
+"""The load run's report: the terminal table, the JSON file and the live progress line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from .chart import sparkline, write_png_chart
+from .runner import BenchResult, Progress
+
+__all__ = ["format_progress", "format_report", "write_json", "write_plot"]
+
+
+def _s(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 1:
+        return f"{value * 1000:.1f} ms"
+    return f"{value:.2f} s"
+
+
+def format_progress(p: Progress, width: int = 24) -> str:
+    """One status line: a bar of elapsed time, requests done, events/s and errors."""
+    frac = min(1.0, p.elapsed / p.deadline) if p.deadline > 0 else 1.0
+    filled = round(frac * width)
+    bar = "█" * filled + "·" * (width - filled)
+    return (
+        f"[{bar}] {p.elapsed:5.1f}/{p.deadline:g} s  done {p.done:,}  in flight "
+        f"{p.in_flight:,}  {p.events_per_s:,.0f} events/s  errors {p.failed:,}"
+    )
+
+
+def format_report(result: BenchResult) -> str:
+    """The human-readable report of a run."""
+    c, s = result.config, result.summary
+    qps, average = c.quota_lines()
+    target = "Coze at " + result.base_url if c.targets_real_coze else "the emulator"
+    limiter = "on" if c.limit else "OFF (--no-limit)"
+    lines = [
+        f"coze-async bench: {c.scenario} against {target}",
+        f"  plan {c.plan.name}, client-side limiter {limiter}, concurrency {c.concurrency}, "
+        f"ran {s.elapsed:.1f} s"
+        + ("  (INTERRUPTED: partial report)" if result.interrupted else ""),
+        "",
+        f"  requests      {s.ok:,} ok, {s.failed:,} failed"
+        + (f", {s.not_sent:,} withdrawn unsent at the end" if s.not_sent else ""),
+    ]
+    for name, count in s.errors.items():
+        lines.append(f"    {name:<28} {count:,}")
+    if len(s.by_scenario) > 1:
+        for name, row in s.by_scenario.items():
+            lines.append(f"    {name:<15} ok {row['ok']:,}  failed {row['failed']:,}")
+    lines += [
+        f"  throughput    {s.requests_per_s:,.1f} ok requests/s, {s.events:,} events "
+        f"({s.events_per_s:,.0f} events/s)",
+        "",
+        "                      p50        p95        p99",
+        "  first event   " + "".join(f"{_s(s.ttfe[k]):>11}" for k in ("p50", "p95", "p99")),
+        "  total         " + "".join(f"{_s(s.latency[k]):>11}" for k in ("p50", "p95", "p99")),
+        f"  limiter wait  {_s(s.quota_wait['p50']):>11}{'':>11}{_s(s.quota_wait['p99']):>11}",
+        "  (first event and total are timed from the send: limiter wait excluded)",
+        "",
+    ]
+    rejections = result.server_rejections
+    verdict = ""
+    if c.limit:
+        verdict = "  (expected 0 with the limiter on)" if rejections else "  ✓"
+    lines.append(f"  server-side rate-limit rejections: {rejections:,}{verdict}")
+    if result.server_quota is not None:
+        for name, b in result.server_quota.get("buckets", {}).items():
+            if b.get("accepted") or b.get("rejected"):
+                lines.append(
+                    f"    {name:<10} accepted {b['accepted']:,}  rejected {b['rejected']:,}  "
+                    f"most in any {b['period']:g} s window {b['max_in_window']:,} "
+                    f"(limit {b['limit']:,})"
+                )
+    quota = f"quota {qps:g}/s" if qps is not None else "no quota"
+    if average is not None:
+        quota += f", {average:g}/s averaged over a minute"
+    lines += [
+        "",
+        f"  accepted/s  {sparkline(s.accepted_per_second, qps)}  ({quota}; "
+        f"max {max(s.accepted_per_second, default=0)})",
+    ]
+    return "\n".join(lines)
+
+
+def write_json(result: BenchResult, path: Path) -> None:
+    """Write :meth:`BenchResult.to_json` to ``path``."""
+    doc: dict[str, Any] = result.to_json()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_plot(result: BenchResult, path: Path) -> None:
+    """Write the accepted-per-second chart (PNG) to ``path``."""
+    qps, average = result.config.quota_lines()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_png_chart(path, result.summary.accepted_per_second, limit=qps, average_limit=average)
+
+
+def print_report(result: BenchResult, out: TextIO) -> None:
+    """Print the report to ``out``."""
+    out.write(format_report(result) + "\n")
+    out.flush()

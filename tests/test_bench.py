@@ -1,0 +1,262 @@
+"""``coze-async bench``: the accounting on its own, then short runs against real emulators.
+
+No test here asserts how fast anything is: only that what the report says matches what the
+server saw (requests, rejections, the per-second series) and that the run stays bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from coze_async import Plan
+from coze_async.bench import (
+    BenchConfig,
+    RequestRecord,
+    format_report,
+    per_second,
+    percentile,
+    run_bench,
+    summarize,
+)
+from coze_async.bench.stats import NOT_SENT
+from coze_async.emulator import Emulator
+from coze_async.errors import InvalidArgumentError
+
+pytestmark = pytest.mark.anyio
+
+FREE = Plan.PERSONAL_FREE
+#: Events in one echo-bot stream answering "早上好": created, in_progress, three deltas,
+#: answer + verbose + three follow-ups completed, chat.completed, done.
+ECHO_EVENTS = 12
+
+
+# ----------------------------------------------------------------------------- accounting
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    assert percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.5
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0) == 1.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 100) == 4.0
+    assert percentile([float(i) for i in range(1, 101)], 95) == pytest.approx(95.05)
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([], 50) is None
+    with pytest.raises(ValueError, match=r"0\.\.100"):
+        percentile([1.0], 101)
+
+
+def test_per_second_counts_each_whole_second_and_ignores_outside() -> None:
+    assert per_second([0.1, 0.9, 1.0, 2.5, -0.1, 3.0], 3) == [2, 1, 1]
+    assert per_second([], 2) == [0, 0]
+
+
+def test_summarize_groups_errors_and_times_from_the_send() -> None:
+    records = [
+        # ok: waited 1 s for quota, first event 0.2 s and last 0.5 s after the send
+        RequestRecord(
+            "chat-stream",
+            start=0.0,
+            quota_wait=1.0,
+            accepted_at=1.05,
+            first_event=1.2,
+            end=1.5,
+            events=12,
+        ),
+        RequestRecord(
+            "chat-stream",
+            start=0.5,
+            quota_wait=0.0,
+            accepted_at=0.55,
+            first_event=0.6,
+            end=0.9,
+            events=12,
+        ),
+        RequestRecord(
+            "chat-stream", start=0.2, outcome="RateLimitError", end=0.25, server_rejected=True
+        ),
+        RequestRecord(
+            "chat-stream", start=0.3, outcome="RateLimitError", end=0.31, server_rejected=True
+        ),
+        RequestRecord(
+            "chat-poll",
+            start=1.0,
+            outcome="StreamInterruptedError",
+            accepted_at=1.1,
+            end=1.4,
+            events=3,
+        ),
+        RequestRecord("chat-poll", start=1.5, outcome=NOT_SENT, quota_wait=0.5, end=2.0),
+    ]
+    s = summarize(records, elapsed=2.0)
+    assert (s.requests, s.ok, s.failed, s.not_sent) == (5, 2, 3, 1)
+    assert s.errors == {"RateLimitError": 2, "StreamInterruptedError": 1}
+    assert s.client_rejections == 2
+    assert s.events == 27
+    assert s.events_per_s == 13.5
+    assert s.requests_per_s == 1.0
+    # Timed from the send: the 1 s limiter wait is not in the first request's figures.
+    assert s.ttfe["p50"] == pytest.approx(0.15)
+    assert s.latency["p99"] == pytest.approx(0.5, abs=0.01)
+    assert s.quota_wait["p99"] == pytest.approx(0.96)  # unsent requests are not in it
+    assert s.accepted_per_second == [1, 2]
+    assert s.by_scenario == {
+        "chat-stream": {"ok": 2, "failed": 2, "not_sent": 0},
+        "chat-poll": {"ok": 0, "failed": 1, "not_sent": 1},
+    }
+
+
+def test_config_rejects_bad_values_before_anything_runs() -> None:
+    with pytest.raises(InvalidArgumentError, match="scenario must be one of"):
+        BenchConfig(scenario="chat")
+    with pytest.raises(InvalidArgumentError, match="concurrency"):
+        BenchConfig(concurrency=0)
+    with pytest.raises(InvalidArgumentError, match="duration"):
+        BenchConfig(duration=0)
+    with pytest.raises(InvalidArgumentError, match="needs bot_id"):
+        BenchConfig(token="pat_x", base_url="https://api.coze.cn")
+    with pytest.raises(InvalidArgumentError, match="needs workflow_id"):
+        BenchConfig(token="pat_x", scenario="mixed", bot_id="1")
+    assert "pat_x" not in repr(BenchConfig(token="pat_x", bot_id="1"))
+
+
+# ----------------------------------------------------------------------------- short runs
+
+
+@pytest.fixture
+async def free_emu() -> AsyncIterator[Emulator]:
+    async with Emulator(plan=FREE, event_delay=0.005) as server:
+        yield server
+
+
+async def test_a_limited_run_matches_what_the_server_accepted(free_emu: Emulator) -> None:
+    assert free_emu.quota is not None
+    config = BenchConfig(base_url=free_emu.url, concurrency=30, duration=1.5, plan=FREE)
+    result = await run_bench(config)
+    s = result.summary
+    stats = free_emu.quota.stats["chat"]
+    assert stats.rejected == 0
+    assert free_emu.quota.max_in_window("chat") <= 20
+    assert s.failed == 0
+    assert s.ok == stats.accepted > 0
+    assert s.events == s.ok * ECHO_EVENTS
+    # 30 workers against 20 chats/s: some were still queued for quota when the run ended,
+    # and they were withdrawn without being sent.
+    assert s.not_sent > 0
+    assert sum(s.accepted_per_second) == s.ok
+    assert max(s.accepted_per_second) <= 20
+    assert s.quota_wait["p99"] is not None and s.quota_wait["p99"] > 0
+    assert s.ttfe["p50"] is not None and s.latency["p50"] is not None
+    assert s.ttfe["p50"] <= s.latency["p50"]
+    report = format_report(result)
+    assert f"{s.ok:,} ok, 0 failed" in report
+    assert "server-side rate-limit rejections: 0" in report
+
+
+async def test_without_the_limiter_the_server_rejects_and_errors_are_classed(
+    free_emu: Emulator,
+) -> None:
+    assert free_emu.quota is not None
+    config = BenchConfig(
+        base_url=free_emu.url, concurrency=40, duration=1.0, plan=FREE, limit=False
+    )
+    result = await run_bench(config)
+    s = result.summary
+    rejected = free_emu.quota.stats["chat"].rejected
+    assert rejected > 0
+    # retries=0: every server rejection is one failed request, named by its error class.
+    assert s.errors.get("RateLimitError") == rejected == s.client_rejections
+    assert s.ok == free_emu.quota.stats["chat"].accepted
+    assert s.not_sent == 0
+    assert result.server_rejections == rejected
+
+
+async def test_a_request_count_bounds_the_run(free_emu: Emulator) -> None:
+    config = BenchConfig(base_url=free_emu.url, concurrency=3, requests=7, plan=FREE)
+    result = await run_bench(config)
+    assert result.summary.ok == 7
+    assert result.summary.requests == 7
+    assert len(free_emu.requests) == 7
+
+
+async def test_mixed_runs_every_scenario(free_emu: Emulator) -> None:
+    config = BenchConfig(
+        base_url=free_emu.url, concurrency=3, requests=9, plan=FREE, scenario="mixed"
+    )
+    result = await run_bench(config)
+    assert result.summary.by_scenario == {
+        "chat-stream": {"ok": 3, "failed": 0, "not_sent": 0},
+        "chat-poll": {"ok": 3, "failed": 0, "not_sent": 0},
+        "workflow-stream": {"ok": 3, "failed": 0, "not_sent": 0},
+    }
+    paths = [r.path for r in free_emu.requests]
+    assert paths.count("/v1/workflow/stream_run") == 3
+    assert paths.count("/v3/chat") == 6
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return int(width), int(height)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "coze_async", "bench", *args]
+
+
+async def test_the_command_spawns_an_emulator_and_writes_json_and_png(tmp_path: Path) -> None:
+    out_json, out_png = tmp_path / "bench.json", tmp_path / "chart.png"
+    with anyio.fail_after(60):
+        done = await anyio.run_process(
+            _cli("--duration", "2", "--json", str(out_json), "--plot", str(out_png)),
+            check=False,
+        )
+    stdout = done.stdout.decode()
+    assert done.returncode == 0, done.stderr.decode()
+    assert "server-side rate-limit rejections: 0" in stdout
+    doc = json.loads(out_json.read_text())
+    assert doc["config"]["target"] == "emulator"
+    assert doc["interrupted"] is False
+    s = doc["summary"]
+    assert s["ok"] > 0 and s["failed"] == 0
+    # The emulator in the child process counted the same requests the client reported.
+    assert doc["server_quota"]["buckets"]["chat"]["accepted"] == s["ok"]
+    assert doc["server_quota"]["buckets"]["chat"]["max_in_window"] <= 20
+    assert sum(s["accepted_per_second"]) == s["ok"]
+    assert doc["quota_line"]["per_second"] == 20
+    assert _png_size(out_png.read_bytes()) == (800, 400)
+
+
+async def test_ctrl_c_stops_cleanly_with_a_partial_report(tmp_path: Path) -> None:
+    out_json = tmp_path / "partial.json"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    async with await anyio.open_process(
+        _cli("--duration", "60", "--quiet", "--json", str(out_json)), env=env
+    ) as proc:
+        assert proc.stderr is not None and proc.stdout is not None
+        with anyio.fail_after(30):
+            seen = b""
+            while b"Ctrl-C stops early" not in seen:
+                seen += await proc.stderr.receive()
+            proc.send_signal(signal.SIGINT)
+            stdout = b""
+            async for chunk in proc.stdout:
+                stdout += chunk
+            code = await proc.wait()
+    assert code == 130
+    text = stdout.decode()
+    assert "INTERRUPTED: partial report" in text
+    doc = json.loads(out_json.read_text())
+    assert doc["interrupted"] is True
+    assert doc["summary"]["elapsed"] < 30
