@@ -21,10 +21,16 @@ than the clients and becomes what is measured. Its CPU per event is reported bes
 clients' (from ``GET /_emulator/stats``).
 
 Scenarios: one stream of many events; 200 and 1,000 concurrent streams (all opened, then all
-read, so every stream is open at the peak). Reported per client: events/s (events over the
-wall time from the first request to the last event), client CPU seconds per 10k events,
-and peak RSS growth per open stream (``VmHWM`` at the end minus ``VmRSS`` after a warm-up
-stream, over the stream count; from ``/proc``, so Linux only).
+read, so every stream is open at once) with events sent as fast as the client reads them:
+these give events/s and CPU per event. Then 1,000 concurrent streams paced at a model's
+speed (the emulator's ``latency`` fault: 50 ms between events, as Coze's answers trickle
+in): this gives the memory an open stream costs. In the unpaced runs a stream's whole reply
+arrives at once and sits in the client's buffers until read, so their RSS per stream is
+mostly the reply's bytes (the same for every client); it is reported too.
+
+Reported per client: events/s (events over the wall time from the first request to the last
+event), client CPU seconds per 10k events, and peak RSS growth per stream (``VmHWM`` at the end
+minus ``VmRSS`` after a warm-up stream, over the stream count; from ``/proc``, so Linux only).
 
 Timing: the clients run interleaved, round-robin, ``--repeats`` times, and the median of
 each is kept (this VM is noisy; the median resists one bad run either way).
@@ -33,7 +39,8 @@ Targets (issue 6), with ratios taken within this one run:
 
 * ``ours`` at 200 streams: >= 4x cozepy's events/s;
 * ``ours`` CPU per event <= 0.25x cozepy's and <= 2x the raw floor's (200 streams);
-* 1,000 concurrent streams complete with no errors and < 64 KiB peak RSS per open stream.
+* 1,000 concurrent streams complete with no errors (both runs) and < 64 KiB peak RSS per
+  open stream (paced run).
 """
 
 from __future__ import annotations
@@ -55,17 +62,23 @@ from typing import Any
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "e2e.json"
 IMPLS = ("ours", "cozepy", "raw")
 ECHO_BOT_ID = "7400000000000000001"
+FAULT_HEADER = "x-coze-emulator-fault"
+PACED = "1,000 streams, paced"
 TOKEN = "emu_test_token"
-#: (name, concurrent streams, characters per message). Four characters per delta event.
+#: (name, concurrent streams, characters per message, seconds between events). Four
+#: characters per delta event. Pace 0: as fast as the client reads (throughput); the paced
+#: run streams at a model's speed, as Coze does, to measure what an open stream costs.
 SCENARIOS = (
-    ("1 stream", 1, 200_000),
-    ("200 streams", 200, 1_000),
-    ("1,000 streams", 1_000, 500),
+    ("1 stream", 1, 200_000, 0.0),
+    ("200 streams", 200, 1_000, 0.0),
+    ("1,000 streams", 1_000, 500, 0.0),
+    (PACED, 1_000, 500, 0.05),
 )
 QUICK_SCENARIOS = (
-    ("1 stream", 1, 20_000),
-    ("200 streams", 200, 400),
-    ("1,000 streams", 1_000, 200),
+    ("1 stream", 1, 20_000, 0.0),
+    ("200 streams", 200, 400, 0.0),
+    ("1,000 streams", 1_000, 200, 0.0),
+    (PACED, 1_000, 200, 0.02),
 )
 
 
@@ -86,7 +99,9 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-async def _run_ours(url: str, streams: int, text: str, gate: asyncio.Event) -> list[int]:
+async def _run_ours(
+    url: str, streams: int, text: str, gate: asyncio.Event, headers: dict[str, str]
+) -> list[int]:
     from coze_async import AsyncCoze, Message
 
     async with AsyncCoze(token=TOKEN, base_url=url, connection_limit=streams + 8) as coze:
@@ -94,7 +109,10 @@ async def _run_ours(url: str, streams: int, text: str, gate: asyncio.Event) -> l
         async def one(wait: bool) -> int:
             n = 0
             stream = coze.chat.stream(
-                bot_id=ECHO_BOT_ID, user_id="bench", messages=[Message.user(text)]
+                bot_id=ECHO_BOT_ID,
+                user_id="bench",
+                messages=[Message.user(text)],
+                extra_headers=headers,
             )
             async with stream:
                 if wait:
@@ -112,7 +130,9 @@ async def _run_ours(url: str, streams: int, text: str, gate: asyncio.Event) -> l
         return list(await asyncio.gather(*(one(True) for _ in range(streams))))
 
 
-async def _run_cozepy(url: str, streams: int, text: str, gate: asyncio.Event) -> list[int]:
+async def _run_cozepy(
+    url: str, streams: int, text: str, gate: asyncio.Event, headers: dict[str, str]
+) -> list[int]:
     import httpx
     from cozepy import AsyncCoze, AsyncHTTPClient, AsyncTokenAuth
     from cozepy import Message as CozeMessage
@@ -130,6 +150,7 @@ async def _run_cozepy(url: str, streams: int, text: str, gate: asyncio.Event) ->
             bot_id=ECHO_BOT_ID,
             user_id="bench",
             additional_messages=[CozeMessage.build_user_question_text(text)],
+            headers=headers,
         )
         await events.__anext__()
         n = 1
@@ -150,7 +171,9 @@ async def _run_cozepy(url: str, streams: int, text: str, gate: asyncio.Event) ->
         await client.aclose()
 
 
-async def _run_raw(url: str, streams: int, text: str, gate: asyncio.Event) -> list[int]:
+async def _run_raw(
+    url: str, streams: int, text: str, gate: asyncio.Event, extra: dict[str, str]
+) -> list[int]:
     import aiohttp
 
     from coze_async._json import loads
@@ -162,7 +185,7 @@ async def _run_raw(url: str, streams: int, text: str, gate: asyncio.Event) -> li
         "stream": True,
         "additional_messages": [{"role": "user", "content": text, "content_type": "text"}],
     }
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+    headers = {"Authorization": f"Bearer {TOKEN}", **extra}
     connector = aiohttp.TCPConnector(limit=streams + 8)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -202,16 +225,17 @@ def _mark_baseline() -> None:
     _BASELINE["wall"] = time.perf_counter()
 
 
-def worker(impl: str, url: str, streams: int, chars: int) -> dict[str, Any]:
+def worker(impl: str, url: str, streams: int, chars: int, pace: float) -> dict[str, Any]:
     """Run one measurement in this process; return what it measured."""
     _raise_fd_limit()
+    headers = {FAULT_HEADER: f"latency={pace}"} if pace > 0 else {}
     runner = {"ours": _run_ours, "cozepy": _run_cozepy, "raw": _run_raw}[impl]
     text = "好" * chars
     errors: list[str] = []
 
     async def main() -> list[int]:
         gate = asyncio.Event()
-        return await runner(url, streams, text, gate)
+        return await runner(url, streams, text, gate, headers)
 
     counts: list[int] = []
     try:
@@ -258,11 +282,11 @@ def start_emulator() -> tuple[subprocess.Popen[str], str]:
     return proc, line.split()[-1]
 
 
-def measure(impl: str, url: str, streams: int, chars: int) -> dict[str, Any]:
+def measure(impl: str, url: str, streams: int, chars: int, pace: float) -> dict[str, Any]:
     """One client process against the running emulator, with the emulator's CPU time."""
     before = _get_json(url + "/_emulator/stats")
     cmd = [sys.executable, __file__, "--worker", impl, "--url", url]
-    cmd += ["--streams", str(streams), "--chars", str(chars)]
+    cmd += ["--streams", str(streams), "--chars", str(chars), "--pace", str(pace)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     after = _get_json(url + "/_emulator/stats")
     if out.returncode != 0 or not out.stdout.strip():
@@ -305,11 +329,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     proc, url = start_emulator()
     results: dict[str, dict[str, dict[str, Any]]] = {}
     try:
-        for name, streams, chars in scenarios:
+        for name, streams, chars, pace in scenarios:
             runs: dict[str, list[dict[str, Any]]] = {i: [] for i in impls}
-            for _ in range(args.repeats):
+            # The paced run measures memory, which is steady: once is enough.
+            for _ in range(1 if pace else args.repeats):
                 for impl in impls:
-                    runs[impl].append(measure(impl, url, streams, chars))
+                    runs[impl].append(measure(impl, url, streams, chars, pace))
             results[name] = {i: derive(_median_of(runs[i])) for i in impls}
             for impl in impls:
                 r = results[name][impl]
@@ -342,11 +367,14 @@ def verdicts(results: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, An
         ratio = ours["cpu_us_per_event"] / raw["cpu_us_per_event"]
         add("200 streams: CPU/event vs raw floor", ratio, "<= 2.0x", ratio <= 2.0)
     s1000 = results.get("1,000 streams", {}).get("ours", {})
-    if s1000:
-        errors = len(s1000.get("errors", []))
-        add("1,000 streams: errors", errors, "0", errors == 0 and bool(s1000.get("events")))
-        per = s1000.get("rss_kib_per_stream")
-        add("1,000 streams: peak RSS per stream (KiB)", per, "< 64", per is not None and per < 64)
+    paced = results.get(PACED, {}).get("ours", {})
+    for label, r in (("1,000 streams", s1000), (PACED, paced)):
+        if r:
+            errors = len(r.get("errors", []))
+            add(f"{label}: errors", errors, "0", errors == 0 and bool(r.get("events")))
+    per = paced.get("rss_kib_per_stream")
+    if paced:
+        add(f"{PACED}: peak RSS per open stream (KiB)", per, "< 64", per is not None and per < 64)
     return out
 
 
@@ -390,9 +418,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--streams", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--chars", type=int, default=1000, help=argparse.SUPPRESS)
+    parser.add_argument("--pace", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.url, args.streams, args.chars)))
+        print(json.dumps(worker(args.worker, args.url, args.streams, args.chars, args.pace)))
         return 0
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
