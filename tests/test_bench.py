@@ -27,6 +27,9 @@ from coze_async.bench import (
     run_bench,
     summarize,
 )
+from coze_async.bench.chart import sparkline, write_png_chart
+from coze_async.bench.report import format_progress
+from coze_async.bench.runner import Progress
 from coze_async.bench.stats import NOT_SENT
 from coze_async.emulator import Emulator
 from coze_async.errors import InvalidArgumentError
@@ -125,6 +128,35 @@ def test_config_rejects_bad_values_before_anything_runs() -> None:
     with pytest.raises(InvalidArgumentError, match="needs workflow_id"):
         BenchConfig(token="pat_x", scenario="mixed", bot_id="1")
     assert "pat_x" not in repr(BenchConfig(token="pat_x", bot_id="1"))
+
+
+def test_progress_line_and_sparkline_show_what_happened() -> None:
+    line = format_progress(
+        Progress(elapsed=5.0, deadline=10.0, done=1234, failed=3, in_flight=50, events_per_s=980)
+    )
+    assert "5.0/10 s" in line
+    assert "done 1,234" in line and "errors 3" in line and "980 events/s" in line
+    assert line.count("█") == 12  # half of the 24-cell bar
+    # Scaled to the quota: a full block is the limit, so a run at the limit reads as flat.
+    assert sparkline([0, 10, 20], limit=20) == " ▄█"
+    assert sparkline([], limit=20) == ""
+
+
+def test_png_chart_marks_seconds_over_the_quota_red(tmp_path: Path) -> None:
+    path = tmp_path / "c.png"
+    write_png_chart(path, [10, 25], limit=20, width=200, height=100)
+    data = path.read_bytes()
+    assert _png_size(data) == (200, 100)
+    import zlib
+
+    idat = data.index(b"IDAT")
+    (length,) = struct.unpack(">I", data[idat - 4 : idat])
+    raw = zlib.decompress(data[idat + 4 : idat + 4 + length])
+    stride = 1 + 200 * 3  # a filter byte, then RGB pixels
+    rows = [raw[r * stride + 1 : (r + 1) * stride] for r in range(100)]
+    colors = {row[i : i + 3] for row in rows for i in range(0, len(row), 3)}
+    assert bytes((219, 68, 55)) in colors  # the over-quota bar and the quota line
+    assert bytes((66, 133, 244)) in colors  # the bar within the quota
 
 
 # ----------------------------------------------------------------------------- short runs
