@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from .chart import sparkline, write_png_chart
 from .runner import BenchResult, Progress
@@ -98,9 +98,3 @@ def write_plot(result: BenchResult, path: Path) -> None:
     qps, average = result.config.quota_lines()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_png_chart(path, result.summary.accepted_per_second, limit=qps, average_limit=average)
-
-
-def print_report(result: BenchResult, out: TextIO) -> None:
-    """Print the report to ``out``."""
-    out.write(format_report(result) + "\n")
-    out.flush()

@@ -11,7 +11,6 @@ seconds to finish before they are cut off.
 from __future__ import annotations
 
 import contextvars
-import math
 import os
 import signal
 import sys
@@ -512,12 +511,3 @@ async def _watch_signals(
             run.request_stop(interrupted=True)
             if count >= 2:
                 scope.cancel()  # the second one: stop now, cutting off what is in flight
-
-
-def seconds_label(value: float | None) -> str:
-    """``12.3 ms`` / ``1.23 s`` / ``—`` for a duration in seconds."""
-    if value is None or math.isnan(value):
-        return "—"
-    if value < 1:
-        return f"{value * 1000:.1f} ms"
-    return f"{value:.2f} s"
