@@ -10,7 +10,7 @@ from types import TracebackType
 import aiohttp
 
 from .auth import Auth, CallableAuth, TokenAuth, redact
-from .config import COZE_CN_BASE_URL, RetryPolicy, Timeouts
+from .config import COZE_CN_BASE_URL, RetryPolicy, Timeouts, check_base_url
 from .errors import InvalidArgumentError
 from .ratelimit import Limiter, Plan, QuotaLimiter
 from .resources.chat import ChatResource
@@ -76,9 +76,7 @@ class AsyncCoze:
                     "or an async () -> str callable"
                 )
             auth = CallableAuth(auth)
-        url = base_url or os.environ.get("COZE_API_BASE") or COZE_CN_BASE_URL
-        if not url.startswith(("http://", "https://")):
-            raise InvalidArgumentError(f"base_url must start with http:// or https://, got {url!r}")
+        url = check_base_url(base_url or os.environ.get("COZE_API_BASE") or COZE_CN_BASE_URL)
         bind = getattr(auth, "bind_base_url", None)
         if callable(bind):
             bind(url)  # e.g. JWTAuth: the JWT's aud is this host

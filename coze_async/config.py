@@ -10,6 +10,8 @@ from typing import Any
 
 import attrs
 
+from .errors import InvalidArgumentError
+
 __all__ = [
     "COZE_CN_BASE_URL",
     "COZE_COM_BASE_URL",
@@ -23,6 +25,16 @@ __all__ = [
 COZE_CN_BASE_URL = "https://api.coze.cn"
 #: The global API host (coze.com). Tokens are region-bound: a coze.com token fails on the CN host.
 COZE_COM_BASE_URL = "https://api.coze.com"
+
+
+def check_base_url(base_url: str) -> str:
+    """``base_url`` without a trailing slash; InvalidArgumentError unless it is http(s)."""
+    if not base_url.startswith(("http://", "https://")):
+        raise InvalidArgumentError(
+            f"base_url must start with http:// or https://, got {base_url!r}"
+        )
+    return base_url.rstrip("/")
+
 
 #: HTTP statuses that mean "the gateway could not serve this now"; retried for idempotent calls.
 DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({502, 503, 504})

@@ -47,7 +47,7 @@ import attrs
 from . import __about__
 from ._json import dumps, loads
 from .auth import redact
-from .config import COZE_CN_BASE_URL
+from .config import COZE_CN_BASE_URL, check_base_url
 from .errors import (
     AuthorizationPendingError,
     ExpiredTokenError,
@@ -167,14 +167,6 @@ class DeviceCode:
 
 
 # ---------------------------------------------------------------------------- HTTP
-
-
-def _check_base_url(base_url: str) -> str:
-    if not base_url.startswith(("http://", "https://")):
-        raise InvalidArgumentError(
-            f"base_url must start with http:// or https://, got {base_url!r}"
-        )
-    return base_url.rstrip("/")
 
 
 def _check_client_id(client_id: str) -> str:
@@ -489,7 +481,7 @@ class JWTAuth:
 
     def _make_endpoint(self, base_url: str) -> _Endpoint:
         return _Endpoint(
-            base_url=_check_base_url(base_url), session=self._session, timeout=self._timeout
+            base_url=check_base_url(base_url), session=self._session, timeout=self._timeout
         )
 
     @property
@@ -508,7 +500,7 @@ class JWTAuth:
         A ``JWTAuth`` without ``base_url=`` follows the first client it is given to; giving it
         to a client for another host then raises, since its tokens only work on one host.
         """
-        base_url = _check_base_url(base_url)
+        base_url = check_base_url(base_url)
         if self._base_url_given or base_url == self._endpoint.base_url:
             return
         if self._bound or self._cached is not None or self._inflight is not None:
@@ -663,8 +655,8 @@ class PKCEOAuth:
         timeout: float = 30.0,
     ) -> None:
         self.client_id = _check_client_id(client_id)
-        base = _check_base_url(base_url)
-        self.www_base_url = _check_base_url(www_base_url or _www_base_url(base))
+        base = check_base_url(base_url)
+        self.www_base_url = check_base_url(www_base_url or _www_base_url(base))
         self._secret = client_secret
         self._endpoint = _Endpoint(base_url=base, session=session, timeout=_check_timeout(timeout))
 
@@ -757,7 +749,7 @@ class DeviceOAuth:
     ) -> None:
         self.client_id = _check_client_id(client_id)
         self._endpoint = _Endpoint(
-            base_url=_check_base_url(base_url), session=session, timeout=_check_timeout(timeout)
+            base_url=check_base_url(base_url), session=session, timeout=_check_timeout(timeout)
         )
 
     @property
