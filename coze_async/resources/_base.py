@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import anyio
 import attrs
@@ -13,9 +15,18 @@ from ..errors import InvalidArgumentError
 from ..models.chat import Message
 from ..transport import DEFAULT_MAX_BODY, Call, Envelope, Transport
 
-__all__ = ["Resource", "check_messages", "check_str_map", "poll_deadline", "require_id"]
+__all__ = [
+    "Resource",
+    "check_messages",
+    "check_str_map",
+    "path",
+    "poll_deadline",
+    "require_id",
+]
 
 T = TypeVar("T")
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def require_id(name: str, value: object) -> str:
@@ -24,7 +35,45 @@ def require_id(name: str, value: object) -> str:
         return str(value)
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgumentError(f"{name} must be a non-empty string, got {value!r}")
+    check_text(name, value)
     return value
+
+
+def check_text(name: str, value: str) -> str:
+    """Refuse a str that cannot be encoded as UTF-8 (a lone surrogate such as ``"\\ud800"``)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError(
+            f"{name} holds a lone surrogate ({value[exc.start]!r} at index {exc.start}) that "
+            "cannot be sent as UTF-8"
+        ) from None
+    return value
+
+
+def path(template: str, **ids: object) -> str:
+    """The request path for ``template`` with each ``{name}`` replaced by its id, encoded.
+
+    The one place that puts caller values into URL paths: each id is checked like any id
+    (:func:`require_id`) and percent-encoded as exactly one segment, so ``/``, ``?``, ``#``
+    and ``%2F`` stay data. ``.`` and ``..`` are refused, since URL libraries collapse those
+    segments even when they arrive encoded (``DELETE /v1/conversations/..`` would become
+    ``DELETE /v1/``).
+    """
+    names = _PLACEHOLDER.findall(template)
+    if sorted(names) != sorted(ids):
+        raise TypeError(f"path {template!r} takes ids {names}, got {sorted(ids)}")
+
+    def segment(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = require_id(name, ids[name])
+        if value in (".", ".."):
+            raise InvalidArgumentError(
+                f"{name} must be a real id, got {value!r} (a '.' or '..' path segment)"
+            )
+        return quote(value, safe="")
+
+    return _PLACEHOLDER.sub(segment, template)
 
 
 def check_str_map(name: str, value: Mapping[str, str] | None) -> dict[str, str] | None:

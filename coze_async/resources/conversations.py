@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from ..config import Timeouts
 from ..errors import InvalidArgumentError, ResponseValidationError
@@ -24,7 +23,7 @@ from ..models.conversation import Conversation, Section
 from ..models.converter import structure
 from ..pagination import AsyncPager, Page
 from ..transport import Envelope, Transport
-from ._base import Resource, check_messages, require_id
+from ._base import Resource, check_messages, path, require_id
 from .messages import MessagesResource
 
 __all__ = ["ConversationsResource"]
@@ -210,11 +209,10 @@ class ConversationsResource(Resource):
         timeouts: Timeouts | None = None,
     ) -> Conversation:
         """Rename a conversation (``PUT /v1/conversations/{id}``); returns it updated."""
-        cid = quote(require_id("conversation_id", conversation_id), safe="")
         env = await self._transport.request(
             self._call(
                 "PUT",
-                f"/v1/conversations/{cid}",
+                path("/v1/conversations/{conversation_id}", conversation_id=conversation_id),
                 endpoint="conversations.update",
                 json={"name": _check_name(name)},
                 idempotent=True,
@@ -235,11 +233,10 @@ class ConversationsResource(Resource):
         timeouts: Timeouts | None = None,
     ) -> None:
         """Delete a conversation and all its messages, permanently (creator only)."""
-        cid = quote(require_id("conversation_id", conversation_id), safe="")
         await self._transport.request(
             self._call(
                 "DELETE",
-                f"/v1/conversations/{cid}",
+                path("/v1/conversations/{conversation_id}", conversation_id=conversation_id),
                 endpoint="conversations.delete",
                 idempotent=True,
                 extra_headers=extra_headers,
@@ -263,11 +260,10 @@ class ConversationsResource(Resource):
         Earlier messages stay listable but the bot no longer sees them; the next chat in this
         conversation runs in the new section (``chat.section_id == section.id``).
         """
-        cid = quote(require_id("conversation_id", conversation_id), safe="")
         env = await self._transport.request(
             self._call(
                 "POST",
-                f"/v1/conversations/{cid}/clear",
+                path("/v1/conversations/{conversation_id}/clear", conversation_id=conversation_id),
                 endpoint="conversations.clear",
                 idempotent=False,
                 extra_headers=extra_headers,

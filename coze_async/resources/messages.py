@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from ..config import Timeouts
 from ..errors import InvalidArgumentError, ResponseValidationError
@@ -24,7 +23,7 @@ from ..models.conversation import FeedbackType
 from ..models.converter import structure
 from ..pagination import AsyncPager, Page
 from ..transport import Envelope
-from ._base import Resource, require_id
+from ._base import Resource, path, require_id
 
 __all__ = ["MessagesResource"]
 
@@ -389,6 +388,8 @@ class MessagesResource(Resource):
 
     @staticmethod
     def _feedback_path(conversation_id: str, message_id: str) -> str:
-        ids = _message_ids(conversation_id, message_id)
-        cid, mid = (quote(ids[k], safe="") for k in ("conversation_id", "message_id"))
-        return f"/v1/conversations/{cid}/messages/{mid}/feedback"
+        return path(
+            "/v1/conversations/{conversation_id}/messages/{message_id}/feedback",
+            conversation_id=conversation_id,
+            message_id=message_id,
+        )

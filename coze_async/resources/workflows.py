@@ -33,7 +33,14 @@ from ..models.workflow import (
 from ..streaming import ChatStream
 from ..transport import WORKFLOW_MAX_BODY, Call, Envelope, Transport
 from ..workflow_stream import WorkflowStream
-from ._base import Resource, check_messages, check_str_map, poll_deadline, require_id
+from ._base import (
+    Resource,
+    check_messages,
+    check_str_map,
+    path,
+    poll_deadline,
+    require_id,
+)
 
 __all__ = ["WorkflowRunsResource", "WorkflowsResource"]
 
@@ -76,12 +83,14 @@ class WorkflowRunsResource(Resource):
         Works for every run (sync, stream, async); an async run reports ``Running`` until it
         finishes with ``Success`` or ``Fail``. Unknown ids raise ``NotFoundError`` (4314).
         """
-        wid = require_id("workflow_id", workflow_id)
-        eid = require_id("execute_id", execute_id)
         env = await self._transport.request(
             self._call(
                 "GET",
-                f"/v1/workflows/{wid}/run_histories/{eid}",
+                path(
+                    "/v1/workflows/{workflow_id}/run_histories/{execute_id}",
+                    workflow_id=workflow_id,
+                    execute_id=execute_id,
+                ),
                 endpoint="workflows.runs.retrieve",
                 idempotent=True,
                 extra_headers=extra_headers,
@@ -475,13 +484,16 @@ class WorkflowsResource(Resource):
         ``node_execute_uuid`` comes from the run history's ``node_execute_status``. Only
         output nodes have one (not the End node); Coze keeps them 24 hours.
         """
-        wid = require_id("workflow_id", workflow_id)
-        eid = require_id("execute_id", execute_id)
-        uuid = require_id("node_execute_uuid", node_execute_uuid)
         env = await self._transport.request(
             self._call(
                 "GET",
-                f"/v1/workflows/{wid}/run_histories/{eid}/execute_nodes/{uuid}",
+                path(
+                    "/v1/workflows/{workflow_id}/run_histories/{execute_id}"
+                    "/execute_nodes/{node_execute_uuid}",
+                    workflow_id=workflow_id,
+                    execute_id=execute_id,
+                    node_execute_uuid=node_execute_uuid,
+                ),
                 endpoint="workflows.node_output",
                 idempotent=True,
                 extra_headers=extra_headers,
