@@ -6,7 +6,10 @@ every task; per-call overrides build a new value with :func:`attrs.evolve`.
 
 from __future__ import annotations
 
+import ipaddress
+import warnings
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -27,13 +30,55 @@ COZE_CN_BASE_URL = "https://api.coze.cn"
 COZE_COM_BASE_URL = "https://api.coze.com"
 
 
+class _CheckedURL(str):
+    """A base URL :func:`check_base_url` has already accepted (and warned about, if needed).
+
+    ``AsyncCoze`` checks its URL and then hands it to its auth (``JWTAuth.bind_base_url``),
+    which checks it again; marking the value keeps that second check from warning twice.
+    """
+
+    __slots__ = ()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_base_url(base_url: str) -> str:
-    """``base_url`` without a trailing slash; InvalidArgumentError unless it is http(s)."""
-    if not base_url.startswith(("http://", "https://")):
+    """``base_url`` without a trailing slash; InvalidArgumentError unless it is http(s).
+
+    A plain ``http://`` URL to a host other than this machine (127.0.0.0/8, ::1,
+    ``localhost``) is accepted with a :class:`UserWarning`: the bearer token would then travel
+    in clear text. Loopback (the emulator) and ``https://`` do not warn.
+    """
+    if isinstance(base_url, _CheckedURL):
+        return base_url
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
         raise InvalidArgumentError(
             f"base_url must start with http:// or https://, got {base_url!r}"
         )
-    return base_url.rstrip("/")
+    url = base_url.rstrip("/")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise InvalidArgumentError(f"base_url {base_url!r} is not a valid URL: {exc}") from None
+    if not host:
+        raise InvalidArgumentError(f"base_url {base_url!r} has no host")
+    if parts.scheme == "http" and not _is_loopback(host):
+        warnings.warn(
+            f"base_url {url!r} uses plain http:// to {host}: the API token travels in clear "
+            "text and can be read on the way; use https://",
+            UserWarning,
+            stacklevel=3,
+        )
+    return _CheckedURL(url)
 
 
 #: HTTP statuses that mean "the gateway could not serve this now"; retried for idempotent calls.

@@ -97,3 +97,68 @@ def test_resources_build_paths_in_one_place() -> None:
                 if isinstance(first, ast.Constant) and str(first.value).startswith("/"):
                     offenders.append(f"{file.name}:{node.lineno}")
     assert offenders == []
+
+
+# -- item 5: plain http:// to another host ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["http://api.example.test", "http://10.1.2.3:8080/", "http://[2001:db8::1]:80"]
+)
+async def test_clear_text_base_url_warns_once_naming_the_host(url: str) -> None:
+    host = url.split("//")[1].rstrip("/").rsplit(":", 1)[0].strip("[]")
+    with pytest.warns(UserWarning, match="clear text") as caught:
+        client = AsyncCoze(token="pat_x", base_url=url)
+    await client.aclose()
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert len(messages) == 1
+    assert host in messages[0] and "clear text" in messages[0]
+    assert caught[0].filename == __file__  # points at the caller's line
+
+
+async def test_clear_text_warning_once_with_jwt_auth_bound_to_the_client() -> None:
+    from coze_async.oauth import JWTAuth
+
+    from .test_oauth import _pem_pair
+
+    auth = JWTAuth(client_id="c", private_key=_pem_pair()[0], public_key_id="k")
+    with pytest.warns(UserWarning, match="clear text") as caught:
+        client = AsyncCoze(auth=auth, base_url="http://api.example.test")
+    await client.aclose()
+    assert len([w for w in caught if "clear text" in str(w.message)]) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:1",
+        "http://127.9.9.9",
+        "http://localhost:8080",
+        "http://[::1]:9",
+        "https://api.coze.cn",
+        "https://api.example.test",
+    ],
+)
+async def test_loopback_and_https_do_not_warn(url: str) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        client = AsyncCoze(token="pat_x", base_url=url)
+    await client.aclose()
+
+
+async def test_emulator_client_does_not_warn(emu: Emulator) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        async with AsyncCoze(token=emu.token, base_url=emu.url) as client:
+            await client.conversations.create()
+    assert len(emu.requests) == 1
+
+
+@pytest.mark.parametrize("url", ["http://", "https://:80", "https://api.coze.cn:port", 123])
+def test_base_url_without_a_host_is_refused(url: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="base_url"):
+        AsyncCoze(token="pat_x", base_url=url)  # type: ignore[arg-type]
