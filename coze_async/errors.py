@@ -7,6 +7,7 @@
     ├── RequestTooLargeError       request body over Coze's size limit, found before sending
     ├── LocalRateLimitError        the client-side limiter refused (timeout or lifetime budget)
     │   └── LimiterUnavailableError  the shared (Redis) limiter is unreachable: failed closed
+    ├── BudgetFileError            the lifetime call budget's file is corrupt or unusable
     ├── APIError                   Coze answered with an error (.code, .msg, .logid, .http_status)
     │   ├── AuthenticationError    4100 / HTTP 401: bad, expired or wrong-region token
     │   ├── PermissionDeniedError  4101 / HTTP 403 / 6003: token or plan lacks the permission
@@ -52,6 +53,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .models.chat import Chat, LastError
 
 __all__ = [
@@ -63,6 +66,7 @@ __all__ = [
     "AuthenticationError",
     "AuthorizationPendingError",
     "BadRequestError",
+    "BudgetFileError",
     "ChatFailedError",
     "ChatPollTimeoutError",
     "ConflictError",
@@ -134,6 +138,18 @@ class LimiterUnavailableError(LocalRateLimitError):
     Raised by :class:`~coze_async.ratelimit.RedisLimiter` with ``on_unavailable="fail"``
     (fail closed); the message names the store's ``host:port``, never its credentials.
     """
+
+
+class BudgetFileError(CozeError):
+    """A lifetime call budget's file cannot be used: corrupt, unreadable, or not lockable here.
+
+    Raised by :class:`~coze_async.ratelimit.FileCallBudget` instead of counting from zero (which
+    could spend the calls that lock the account); nothing was sent. ``path`` is the file.
+    """
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class APIError(CozeError):

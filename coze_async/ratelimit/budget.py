@@ -8,15 +8,15 @@ in durable storage shared by every process that uses the account, and refuses a 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol, runtime_checkable
 
 import anyio.to_thread
 
-from ..errors import InvalidArgumentError, LocalRateLimitError
+from ..errors import BudgetFileError, InvalidArgumentError, LocalRateLimitError
 
 __all__ = ["CallBudget", "FileCallBudget"]
 
@@ -40,6 +40,9 @@ class FileCallBudget:
     """A budget kept in a small JSON file, locked with ``flock`` (one machine, many processes).
 
     ``limit`` defaults to the plan's ``lifetime_calls`` when the limiter is bound to a plan.
+    A file that cannot be read or does not hold a count raises
+    :class:`~coze_async.errors.BudgetFileError` (naming the file) rather than counting from
+    zero; so does creating one where ``fcntl`` is missing (Windows).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, limit: int | None = None) -> None:
@@ -47,14 +50,42 @@ class FileCallBudget:
             raise InvalidArgumentError("limit must be >= 1")
         self.path = Path(path)
         self.limit = limit
+        self._fcntl = _import_fcntl(self.path)
+
+    def _error(self, problem: str) -> BudgetFileError:
+        return BudgetFileError(
+            f"lifetime call budget file {str(self.path)!r} {problem}: calls are refused until "
+            "it is fixed (removing it would forget the calls already made)",
+            path=self.path,
+        )
+
+    def _parse(self, text: str) -> int:
+        if not text.strip():
+            return 0  # just created
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise self._error("is not valid JSON") from None
+        count = data.get("calls") if isinstance(data, dict) else None
+        if type(count) is not int or count < 0:
+            raise self._error('does not hold {"calls": <count>}')
+        return count
 
     def _update(self, add: int) -> int:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise self._error(f"cannot be opened ({type(exc).__name__}: {exc.strerror})") from None
         with os.fdopen(fd, "r+", encoding="utf-8") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)  # released when the file is closed
-            text = f.read()
-            count = int(json.loads(text)["calls"]) if text.strip() else 0
+            self._fcntl.flock(f, self._fcntl.LOCK_EX)  # released when the file is closed
+            try:
+                text = f.read()
+            except UnicodeDecodeError:
+                raise self._error("is not UTF-8 text") from None
+            except OSError as exc:
+                raise self._error(f"cannot be read ({exc.strerror})") from None
+            count = self._parse(text)
             if add and self.limit is not None and count + add > self.limit:
                 raise LocalRateLimitError(
                     f"lifetime call budget used up: {count} of {self.limit} calls made "
@@ -79,3 +110,17 @@ class FileCallBudget:
 
     def __repr__(self) -> str:
         return f"FileCallBudget({str(self.path)!r}, limit={self.limit})"
+
+
+def _import_fcntl(path: Path) -> ModuleType:
+    # Imported here, not at module level: ``import coze_async`` must work where the module
+    # does not exist (Windows), and only this class needs it.
+    try:
+        import fcntl
+    except ImportError:
+        raise BudgetFileError(
+            f"FileCallBudget({str(path)!r}) locks its file with fcntl.flock, which this "
+            "platform does not have (Windows); pass a CallBudget of your own",
+            path=path,
+        ) from None
+    return fcntl

@@ -39,7 +39,12 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from ..errors import InvalidArgumentError, LimiterUnavailableError, LocalRateLimitError
+from ..errors import (
+    InvalidArgumentError,
+    LimiterUnavailableError,
+    LocalRateLimitError,
+    MissingExtraError,
+)
 from .limiter import Limiter
 from .plans import Plan
 
@@ -188,8 +193,10 @@ def _import_redis() -> Any:
         import redis.asyncio
         import redis.exceptions
     except ImportError as exc:
-        raise ImportError(
-            "RedisLimiter needs redis-py's asyncio client: pip install 'coze-async[redis]'"
+        raise MissingExtraError(
+            "RedisLimiter needs redis-py's asyncio client, which is not installed: "
+            "pip install 'coze-async[redis]'",
+            extra="redis",
         ) from exc
     return redis
 
