@@ -9,7 +9,9 @@ module does all three.
   It knows no web framework: hand it to Starlette/FastAPI's ``StreamingResponse``, Quart,
   Sanic, Litestar, or write the frames yourself.
 * :func:`relay_response` is the ready-made ``aiohttp.web`` handler body: headers, frames,
-  disconnect handling, and ``204`` for ``EventSource`` reconnects.
+  disconnect handling, ``403`` for cross-site requests and ``204`` for ``EventSource``
+  reconnects.
+* :func:`origin_allowed` is its cross-site check, for handlers in other frameworks.
 
 Frames (every data line is one line of compact JSON, so multi-line text is safe)::
 
@@ -33,9 +35,23 @@ Frames (every data line is one line of compact JSON, so multi-line text is safe)
 
 Every relay ends with exactly one terminal frame, ``done`` or ``error``, and then the body
 ends. ``error`` carries the SDK's error class name as ``type`` (``StreamErrorEvent``,
-``ChatFailedError``, ``RateLimitError``, ``StreamInterruptedError``...), Coze's ``code`` and
-``msg`` and the ``logid`` to quote to Coze support; an unexpected exception becomes
-``{"type": "InternalError"}`` with a generic message (the exception is logged, not sent).
+``ChatFailedError``, ``RateLimitError``, ``StreamInterruptedError``...), a stable ``code``,
+a short fixed ``msg`` and the ``logid`` to quote to Coze support. ``code`` is Coze's error
+code (an int) when Coze gave one, else one of the strings in :data:`ERROR_CODES`
+(``"upstream_unavailable"``, ``"upstream_interrupted"``...). Nothing else from the failure
+reaches the browser: upstream hosts and ports, aiohttp's messages, Coze's own ``msg`` and
+exception text go to the ``coze_async.relay`` log, and an unexpected exception becomes
+``{"type": "InternalError", "code": "internal_error"}``.
+
+Cross-site requests: a page on another site can open an ``EventSource`` (or an ``<img>``)
+on the relay's URL, and the browser sends the request with the user's cookies: without a
+check, any site could start chats billed to you. :func:`relay_response` refuses such
+requests with ``403`` before anything is sent to Coze, using :func:`origin_allowed`: a
+browser's ``Sec-Fetch-Site`` header (``same-origin`` / ``none`` pass, ``same-site`` /
+``cross-site`` only from an origin in ``allowed_origins``), or, from browsers without it, the
+``Origin`` header compared with the request's own origin. A request with neither (``curl``,
+a server-side client) is not a browser acting for someone else and passes. Behind a proxy
+that rewrites ``Host`` or terminates TLS, list the public origin in ``allowed_origins``.
 Audio deltas, ``verbose`` messages, workflow ``PING`` events and unknown events are not
 relayed; only ``answer`` messages get a ``message`` frame unless ``message_types=`` says more.
 
@@ -71,11 +87,31 @@ import re
 from collections.abc import AsyncGenerator, Collection, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, cast
+from urllib.parse import urlsplit
 
 import anyio
 
 from ._json import dumps
-from .errors import CozeError, InvalidArgumentError, StreamErrorEvent
+from .errors import (
+    APIError,
+    AuthenticationError,
+    ChatFailedError,
+    ConflictError,
+    CozeError,
+    InvalidArgumentError,
+    InvalidEventError,
+    LocalRateLimitError,
+    NotFoundError,
+    PermissionDeniedError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+    StreamError,
+    StreamErrorEvent,
+    TransportError,
+    TransportTimeoutError,
+)
 from .models.chat import Chat, MessageType, Usage
 from .models.events import (
     ChatCompleted,
@@ -97,9 +133,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_HEARTBEAT",
+    "ERROR_CODES",
     "PING_FRAME",
     "RELAY_HEADERS",
     "encode_sse",
+    "origin_allowed",
     "relay_response",
     "sse_frames",
 ]
@@ -129,6 +167,45 @@ PING_FRAME: Final = b": ping\n\n"
 _FIRST_EVENT_GRACE: Final = 2.0
 
 _LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
+
+#: The ``code`` of an ``error`` frame when Coze gave none, with the failures it stands for.
+ERROR_CODES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "upstream_unavailable": "Coze could not be reached (connection refused, DNS, TLS...)",
+        "upstream_timeout": "Coze did not answer in time",
+        "upstream_interrupted": "the stream from Coze broke off or lost events",
+        "upstream_invalid": "Coze sent something that is not a valid event or answer",
+        "upstream_error": "Coze (or a proxy before it) answered with an error and no code",
+        "stream_error": "Coze sent an error event without a code",
+        "chat_failed": "the chat failed and Coze gave no code",
+        "rate_limited": "the client's own rate limiter or budget refused to send the chat",
+        "invalid_request": "the relay's request was refused by the SDK before sending",
+        "internal_error": "an unexpected exception in the relay (see the server log)",
+    }
+)
+
+# The fixed text of an error frame, by error class (the first match in this order wins).
+_ERROR_TEXT: Final[tuple[tuple[type[BaseException], str | None, str], ...]] = (
+    (AuthenticationError, None, "Coze refused the server's credentials."),
+    (PermissionDeniedError, None, "Coze denied permission for this request."),
+    (RateLimitError, None, "Coze is busy; please try again later."),
+    (QuotaExhaustedError, None, "The Coze quota or balance is used up."),
+    (NotFoundError, None, "Coze could not find the bot, conversation or workflow."),
+    (ConflictError, None, "Coze refused the request in the current state; try again later."),
+    (ServerError, None, "Coze had a server error; please try again later."),
+    (APIError, None, "Coze refused the request."),
+    (StreamErrorEvent, "stream_error", "Coze reported an error during the reply."),
+    (InvalidEventError, "upstream_invalid", "Coze sent a reply the server could not read."),
+    (StreamError, "upstream_interrupted", "The connection to Coze was lost during the reply."),
+    (ResponseValidationError, "upstream_invalid", "Coze sent a reply the server could not read."),
+    (TransportTimeoutError, "upstream_timeout", "Coze did not answer in time."),
+    (TransportError, "upstream_unavailable", "Coze could not be reached; please try again later."),
+    (LocalRateLimitError, "rate_limited", "Too many requests; please try again later."),
+    (ChatFailedError, "chat_failed", "The chat failed."),
+    (CozeError, "invalid_request", "The request could not be sent to Coze."),
+)
+_CHAT_FAILED_TEXT: Final = "The chat failed."
+_INTERNAL_TEXT: Final = "The relay failed unexpectedly."
 
 RelayedStream = ChatStream | WorkflowStream
 _Frame = tuple[str, Any]
@@ -178,20 +255,29 @@ def _usage(usage: Usage | None) -> dict[str, int] | None:
 
 
 def _error_payload(exc: BaseException, logid: str | None) -> dict[str, Any]:
+    # Only the class name, a stable code, fixed text and the logid: exception text can hold
+    # the upstream host and port, aiohttp's messages or paths, which are the server's
+    # business (the caller logs them).
     if not isinstance(exc, CozeError):
-        # Internal details (paths, arguments) stay in the server log.
         return {
             "type": "InternalError",
-            "code": None,
-            "msg": "the relay failed unexpectedly; see the server log",
+            "code": "internal_error",
+            "msg": _INTERNAL_TEXT,
             "logid": None,
         }
+    fallback, text = "internal_error", _INTERNAL_TEXT
+    for cls, cls_code, cls_text in _ERROR_TEXT:
+        if isinstance(exc, cls):
+            fallback, text = cls_code or "upstream_error", cls_text
+            break
     code = getattr(exc, "code", None)
-    msg = getattr(exc, "msg", None)
+    public_code = (
+        code if isinstance(code, int) and not isinstance(code, bool) and code else fallback
+    )
     return {
         "type": type(exc).__name__,
-        "code": code if isinstance(code, int) else None,
-        "msg": msg if isinstance(msg, str) and msg else str(exc),
+        "code": public_code,
+        "msg": text,
         "logid": exc.logid or logid,
     }
 
@@ -257,10 +343,12 @@ class _ChatFrames:
         elif isinstance(event, ChatFailed):
             self._chat = event.chat
             error = event.chat.last_error
+            # Coze's last_error text is logged, not sent: the code says what went wrong.
+            logger.info("relay: the chat failed: %s", error)
             failure: dict[str, Any] = {
                 "type": "ChatFailedError",
-                "code": error.code if error is not None else None,
-                "msg": (error.msg if error is not None else "") or "the chat failed",
+                "code": error.code if error is not None and error.code else "chat_failed",
+                "msg": _CHAT_FAILED_TEXT,
                 "logid": logid,
             }
             out.append(("error", failure))
@@ -497,6 +585,112 @@ async def _finish(
             await stream.aclose()
 
 
+# Fetch Metadata values a browser sends for a request its own page (or its user) made.
+_SAME_ORIGIN_SITES: Final = frozenset({"same-origin", "none"})
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_Origin = tuple[str, str, int]
+
+
+def _parse_origin(value: str) -> _Origin | None:
+    """``scheme://host[:port]`` as ``(scheme, host, port)``; None if it is not one."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if (
+        not scheme
+        or not host
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+        or parts.password is not None
+    ):
+        return None
+    if port is None:
+        port = _DEFAULT_PORTS.get(scheme, 0)
+    return scheme, host, port
+
+
+def _allowed_set(allowed_origins: Collection[str]) -> frozenset[_Origin]:
+    if isinstance(allowed_origins, str | bytes):
+        raise InvalidArgumentError(
+            "allowed_origins must be a collection of origins such as "
+            "['https://app.example.com'], not one string"
+        )
+    out: set[_Origin] = set()
+    for entry in allowed_origins:
+        parsed = _parse_origin(entry) if isinstance(entry, str) else None
+        if parsed is None:
+            raise InvalidArgumentError(
+                f"allowed_origins: {entry!r} is not an origin (scheme://host[:port], no path)"
+            )
+        out.add(parsed)
+    return frozenset(out)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    # Works for case-insensitive mappings (aiohttp, Starlette) and for plain dicts alike.
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, item in headers.items():
+        if key.lower() == name:
+            return item
+    return None
+
+
+def origin_allowed(
+    headers: Mapping[str, str],
+    *,
+    host: str | None,
+    scheme: str = "http",
+    allowed_origins: Collection[str] = (),
+) -> bool:
+    """Whether a request with these ``headers`` may start a relay (not a cross-site one).
+
+    ``host`` and ``scheme`` are the request's own (its ``Host`` header and ``http`` or
+    ``https``), ``allowed_origins`` the other origins whose pages may use the relay, e.g.
+    ``["https://app.example.com"]`` (compared by scheme, host and port). The rules:
+
+    * ``Sec-Fetch-Site`` (sent by current browsers) decides when present: ``same-origin``
+      and ``none`` (the user typed the URL) pass; ``same-site``, ``cross-site`` and unknown
+      values pass only if ``Origin`` is in ``allowed_origins``;
+    * otherwise an ``Origin`` header (older browsers) must equal ``scheme://host`` or be in
+      ``allowed_origins``; the opaque origin ``null`` never passes;
+    * a request with neither header (``curl``, a server-side client) passes: it is not a
+      browser sending a user's cookies on another site's behalf.
+
+    Works with any mapping of header names to values (aiohttp's, Starlette's, a dict).
+    Raises :class:`~coze_async.errors.InvalidArgumentError` for a malformed
+    ``allowed_origins`` entry.
+    """
+    return _origin_allowed(headers, host, scheme, _allowed_set(allowed_origins))
+
+
+def _origin_allowed(
+    headers: Mapping[str, str], host: str | None, scheme: str, allowed: frozenset[_Origin]
+) -> bool:
+    site = _header(headers, "sec-fetch-site")
+    origin_value = _header(headers, "origin")
+    origin = _parse_origin(origin_value) if origin_value is not None else None
+    if site is not None:
+        if site.strip().lower() in _SAME_ORIGIN_SITES:
+            return True
+        return origin is not None and origin in allowed
+    if origin_value is None:
+        return True
+    if origin is None:  # "null" or garbage
+        return False
+    if origin in allowed:
+        return True
+    own = _parse_origin(f"{scheme}://{host}") if host else None
+    return own is not None and origin == own
+
+
 async def relay_response(
     request: web.Request,
     stream: RelayedStream,
@@ -506,6 +700,7 @@ async def relay_response(
     cancel_timeout: float = 10.0,
     message_types: Collection[str] = (MessageType.ANSWER,),
     headers: Mapping[str, str] | None = None,
+    allowed_origins: Collection[str] = (),
 ) -> web.StreamResponse:
     """Relay ``stream`` to the client of an ``aiohttp.web`` request; return the response.
 
@@ -521,9 +716,13 @@ async def relay_response(
     quietly: the stream is closed and the chat cancelled. A request carrying
     ``Last-Event-ID`` is an ``EventSource`` reconnect; relays are not resumable, so it is
     answered ``204 No Content`` (which stops ``EventSource``) and the stream is never sent.
+
+    A cross-site request (see :func:`origin_allowed`; pages from ``allowed_origins`` are
+    let through) is answered ``403 Forbidden`` and the stream is never sent either.
     """
     from aiohttp import web
 
+    allowed = _allowed_set(allowed_origins)  # a bad argument raises before anything else
     frames = sse_frames(
         stream,
         heartbeat=heartbeat,
@@ -532,6 +731,17 @@ async def relay_response(
         message_types=message_types,
     )
     try:
+        if not _origin_allowed(request.headers, request.host, request.scheme, allowed):
+            logger.warning(
+                "relay: refused a cross-site request (Origin %r, Sec-Fetch-Site %r)",
+                request.headers.get("Origin"),
+                request.headers.get("Sec-Fetch-Site"),
+            )
+            return web.Response(
+                status=403,
+                text="cross-site request refused\n",
+                headers={"Cache-Control": "no-cache"},
+            )
         if "Last-Event-ID" in request.headers:
             return web.Response(status=204, headers={"Cache-Control": "no-cache"})
         resp = web.StreamResponse(status=200, headers={**RELAY_HEADERS, **(headers or {})})

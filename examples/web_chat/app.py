@@ -10,9 +10,14 @@ The page (``index.html``, vanilla JS) opens an ``EventSource`` on ``GET /chat?q=
 with the text in the query string keeps the browser side to the built-in ``EventSource``
 (automatic SSE parsing, no fetch-stream code). The handler relays the chat with
 ``coze_async.relay.relay_response``: text deltas, the completed answer, follow-up
-suggestions, usage, then ``done`` (or one ``error`` frame). Closing the tab or pressing
-"停止" closes the connection; the relay notices, closes the upstream stream and cancels the
-chat at Coze so it stops generating.
+suggestions, usage, then ``done`` (or one ``error`` frame, with a code and a fixed message;
+the details are logged). Closing the tab or pressing "停止" closes the connection; the relay
+notices, closes the upstream stream and cancels the chat at Coze so it stops generating.
+
+Only the app's own page may start chats: a request another site's page makes (its browser
+sends ``Sec-Fetch-Site: cross-site`` and its ``Origin``) is refused with 403 before anything
+is sent to Coze. Pass ``allowed_origins=["https://your.front.end"]`` to ``make_app`` if the
+page is served from another origin (or through a proxy that rewrites ``Host``).
 
 Against the real Coze, build ``make_app(AsyncCoze(token="pat_..."), bot_id="<your bot>")``
 instead of using the emulator, and derive ``user_id`` from your own login session.
@@ -24,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+from collections.abc import Collection
 from pathlib import Path
 
 from aiohttp import web
@@ -43,10 +49,13 @@ def make_app(
     bot_id: str = ECHO_BOT_ID,
     user_id: str = "web-demo",
     heartbeat: float = 15.0,
+    allowed_origins: Collection[str] = (),
 ) -> web.Application:
     """The web app: ``GET /`` serves the page, ``GET /chat?q=`` streams the bot's reply.
 
-    ``coze`` is owned by the caller (keep it open while the app runs).
+    ``coze`` is owned by the caller (keep it open while the app runs). ``/chat`` serves
+    same-origin pages, non-browser clients and pages from ``allowed_origins``; other
+    cross-site requests get 403.
     """
 
     async def index(request: web.Request) -> web.StreamResponse:
@@ -57,7 +66,11 @@ def make_app(
         if not text or len(text) > MAX_QUERY_CHARS:
             raise web.HTTPBadRequest(text=f"q must be 1-{MAX_QUERY_CHARS} characters")
         stream = coze.chat.stream(bot_id=bot_id, user_id=user_id, messages=[Message.user(text)])
-        return await relay_response(request, stream, heartbeat=heartbeat)
+        # relay_response checks Origin / Sec-Fetch-Site first: a cross-site request gets 403
+        # and the stream is never sent.
+        return await relay_response(
+            request, stream, heartbeat=heartbeat, allowed_origins=allowed_origins
+        )
 
     app = web.Application()
     app.router.add_get("/", index)

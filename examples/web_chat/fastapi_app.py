@@ -15,6 +15,11 @@ message while it streams and cancels the streaming task when the browser goes aw
 Starlette versions; older ones notice at the next failed send). Either way the frame
 iterator is closed or cancelled, and ``sse_frames`` then closes the upstream stream and
 cancels the chat at Coze, shielded from that cancellation.
+
+Cross-site requests: ``/chat`` calls ``origin_allowed`` first, so that another site's page
+cannot start chats billed to you (its browser sends ``Sec-Fetch-Site: cross-site`` and its
+``Origin``); it gets 403 and nothing is sent to Coze. List the origins of other front ends
+(or your public origin, behind a proxy that rewrites ``Host``) in ``ALLOWED_ORIGINS``.
 """
 
 from __future__ import annotations
@@ -32,10 +37,12 @@ from fastapi.responses import (
 
 from coze_async import AsyncCoze, Message
 from coze_async.emulator import ECHO_BOT_ID
-from coze_async.relay import RELAY_HEADERS, sse_frames
+from coze_async.relay import RELAY_HEADERS, origin_allowed, sse_frames
 
 INDEX = Path(__file__).resolve().parent / "index.html"
 BOT_ID = ECHO_BOT_ID  # your bot's id at Coze
+#: Other origins whose pages may use /chat, e.g. ("https://app.example.com",).
+ALLOWED_ORIGINS: tuple[str, ...] = ()
 
 
 @asynccontextmanager
@@ -56,6 +63,14 @@ async def index() -> FileResponse:
 
 @app.get("/chat")
 async def chat(request: Request, q: str) -> Response:
+    # Before anything else: a cross-site request must not start a chat.
+    if not origin_allowed(
+        request.headers,
+        host=request.headers.get("host"),
+        scheme=request.url.scheme,
+        allowed_origins=ALLOWED_ORIGINS,
+    ):
+        return Response("cross-site request refused\n", status_code=403)
     if not q.strip() or len(q) > 2000:
         raise HTTPException(400, "q must be 1-2000 characters")
     if "last-event-id" in request.headers:
