@@ -3,8 +3,11 @@
 The upload is read part by part, in chunks, straight from the socket: only the size, a
 SHA-256 digest and the first 512 bytes are kept (:class:`~coze_async.emulator.state.FileRecord`),
 so a 500 MB upload costs the emulator no more memory than a small one. The whole body is
-always read before answering, even when it will be refused, so the client never sees its
-connection cut while still sending.
+read before answering, even when it will be refused, so the client never sees its
+connection cut while still sending; the exceptions are decided before the handler runs: a
+request without a valid token (4100) and one whose ``Content-Length`` already declares more
+than ``Emulator.max_upload_bytes`` plus room for the multipart framing (4302) are answered
+at once, and their bodies are never read (aiohttp discards what still arrives).
 
 Error codes, checked in this order once the body is read: 4000 not ``multipart/form-data`` or
 no part named ``file``; 4301 more than one ``file`` part; 4304 a file part without a file name;

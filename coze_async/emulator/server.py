@@ -3,13 +3,19 @@
 Request pipeline (one middleware, in this order):
 
 1. a fresh ``x-tt-logid`` is minted; every response, JSON or SSE or 404, carries it;
-2. the request is recorded in :attr:`Emulator.requests` (before anything can reject it);
-3. the fault header is parsed (unknown names -> HTTP 400) and ``times=K`` is applied;
-4. request-level faults answer instead of the route (``slow-headers`` delays first);
-5. bearer auth for every route not registered with ``auth=False``: the token names the
+2. the token is looked up, and only a request that passes bearer auth (or a route exempt
+   from it) has its body read, up to Coze's limit for the route (:func:`body_limit`): a
+   client without a valid token cannot make the emulator read, let alone keep, a body;
+3. the request is recorded in :attr:`Emulator.requests` (before anything can reject it;
+   ``body`` is empty when it was not read);
+4. the fault header is parsed (unknown names -> HTTP 400) and ``times=K`` is applied;
+5. request-level faults answer instead of the route (``slow-headers`` delays first);
+6. bearer auth for every route not registered with ``auth=False``: the token names the
    user (:attr:`RequestContext.user_id`), an unknown one answers 4100 (as does an OAuth
    token from :attr:`Emulator.oauth` once it has expired or been revoked);
-6. the route handler; an :class:`~coze_async.emulator.wire.ApiError` becomes an envelope.
+7. a body over the limit answers HTTP 413 with code 4000, as soon as the limit is passed
+   (at once when ``Content-Length`` declares it), without the rest being read;
+8. the route handler; an :class:`~coze_async.emulator.wire.ApiError` becomes an envelope.
 
 Stream-level faults are applied by :meth:`Emulator.stream_turn`, which every SSE route uses.
 """
@@ -76,8 +82,25 @@ _CTX_KEY: Any = (
 _FLUSH_TIMEOUT: Final = 1.0
 #: Coze's upload limit (coze-api.md §5), the default of ``max_upload_bytes``.
 MAX_UPLOAD_BYTES: Final = 512 * 1024 * 1024
-#: Largest JSON body read: Coze's 20 MB workflow limit, plus room for the SDK's own checks.
-MAX_JSON_BODY: Final = 21 * 1024 * 1024
+#: Coze's request size limit for most APIs (coze-api.md §3.4).
+MAX_BODY_BYTES: Final = 15 * 1024 * 1024
+#: Coze's request size limit for workflow APIs (``/v1/workflow/*``, ``/v1/workflows/*``).
+MAX_WORKFLOW_BODY_BYTES: Final = 20 * 1024 * 1024
+# Room for the multipart framing around an upload's file (boundaries, part headers, other
+# form fields), so a declared Content-Length over limit + this is surely over the limit.
+_MULTIPART_SLACK: Final = 1024 * 1024
+_READ_CHUNK: Final = 64 * 1024
+
+
+def body_limit(path: str) -> int:
+    """Coze's request size limit for ``path``: 20 MB for workflow APIs, else 15 MB."""
+    if path.startswith(("/v1/workflow/", "/v1/workflows/")):
+        return MAX_WORKFLOW_BODY_BYTES
+    return MAX_BODY_BYTES
+
+
+class _TooLarge(Exception):
+    """A request body passed its limit (raised before the rest of it is read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,9 +369,12 @@ class Emulator:
         from .conversations import ConversationsAPI
         from .files import FilesAPI
 
-        # JSON bodies up to Coze's 20 MB workflow limit (aiohttp's default is 1 MB); uploads
-        # are streamed by their handler and never read whole.
-        app = web.Application(middlewares=[self._make_middleware()], client_max_size=MAX_JSON_BODY)
+        # The middleware reads bodies itself, within each route's limit (body_limit); uploads
+        # are streamed by their handler and never read whole. client_max_size only guards
+        # a handler that would call request.read() itself.
+        app = web.Application(
+            middlewares=[self._make_middleware()], client_max_size=MAX_WORKFLOW_BODY_BYTES
+        )
         app.on_response_prepare.append(_ensure_logid)
         for method, path, handler, auth in ChatAPI(self).routes():
             self.add_route(app, method, path, handler, auth=auth)
@@ -390,9 +416,24 @@ class Emulator:
     async def _dispatch(
         self, request: web.Request, handler: Handler, logid: str
     ) -> web.StreamResponse:
+        routed = request.match_info.http_exception is None
+        needs_auth = routed and request.match_info.handler not in self._auth_exempt
+        # The token is checked before any byte of the body is read: a client that cannot
+        # authenticate must not be able to make the emulator buffer (or record) anything.
+        user_id = self._user_for(request) if needs_auth else None
+        too_large: int | None = None
+        body = b""
         # A streamed upload is read by its handler, chunk by chunk: never buffer it here.
-        streamed = request.match_info.handler in self._raw_body
-        body = b"" if streamed else await request.read()
+        if routed and (user_id is not None or not needs_auth):
+            if request.match_info.handler in self._raw_body:
+                declared = request.content_length
+                if declared is not None and declared > self.max_upload_bytes + _MULTIPART_SLACK:
+                    too_large = self.max_upload_bytes
+            else:
+                try:
+                    body = await _read_body(request, body_limit(request.path))
+                except _TooLarge:
+                    too_large = body_limit(request.path)
         recorded = RecordedRequest(
             method=request.method,
             path=request.path,
@@ -428,18 +469,12 @@ class Emulator:
                 return _plain(faults.http_status, None, logid)
             if faults.json_error is not None:
                 return self.error(request, faults.json_error)
-            if (
-                request.match_info.http_exception is None
-                and request.match_info.handler not in self._auth_exempt
-            ):
-                authorization = request.headers.get("Authorization", "")
-                user_id = self._users.get(authorization)
-                if user_id is None:
-                    # An OAuth-issued token: accepted until it expires or is revoked.
-                    user_id = self.oauth.user_for(authorization)
+            if needs_auth:
                 if user_id is None:
                     return self.error(request, 4100)
                 ctx.user_id = user_id
+            if too_large is not None:
+                return self._too_large(request, too_large)
             if self.quota is not None:
                 rejected = self._check_quota(request, recorded.at)
                 if rejected is not None:
@@ -450,6 +485,38 @@ class Emulator:
                 return self.error(request, exc.code, exc.msg)
         finally:
             self._inflight.pop(id(request), None)
+
+    def _user_for(self, request: web.Request) -> str | None:
+        """The user the request's bearer token belongs to, or None (answer 4100)."""
+        authorization = request.headers.get("Authorization", "")
+        user_id = self._users.get(authorization)
+        if user_id is None:
+            # An OAuth-issued token: accepted until it expires or is revoked.
+            user_id = self.oauth.user_for(authorization)
+        return user_id
+
+    def _too_large(self, request: web.Request, limit: int) -> web.Response:
+        """The answer to a body over ``limit``; the rest of it is never read.
+
+        Uploads answer 4302 (Coze's documented "file too large" code). Other APIs: Coze
+        documents the 15 MB / 20 MB limits but not the answer; like the HTTP gateway in
+        front of an API, the emulator answers HTTP 413, with the usual envelope and code
+        4000 (invalid request) so that clients keying off ``code`` see a request error too.
+        """
+        if request.match_info.handler in self._raw_body:
+            return self.error(
+                request, 4302, f"The file exceeds the maximum allowed size ({limit} bytes)."
+            )
+        ctx = self.context(request)
+        mb = limit // (1024 * 1024)
+        resp = envelope_error(
+            ctx.logid,
+            4000,
+            f"Invalid request: the request body exceeds the {mb} MB limit of this API.",
+            status=413,
+        )
+        resp.headers[LOGID_HEADER] = ctx.logid
+        return resp
 
     def _check_quota(self, request: web.Request, now: float) -> web.Response | None:
         assert self.quota is not None
@@ -666,6 +733,27 @@ async def _ensure_logid(request: web.Request, response: web.StreamResponse) -> N
     # Safety net for responses built outside the middleware (e.g. aiohttp's own 500 page).
     if LOGID_HEADER not in response.headers:
         response.headers[LOGID_HEADER] = new_logid()
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """Read the whole body, raising :class:`_TooLarge` as soon as it passes ``limit``.
+
+    A declared ``Content-Length`` over the limit is refused before a byte is read; a
+    chunked body is read until it passes the limit, never further.
+    """
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise _TooLarge
+    if not request.body_exists:
+        return b""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(_READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _parse_json(body: bytes) -> Any:
