@@ -24,9 +24,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import aiohttp
-import anyio
 
 from ._json import loads
+from ._shield import run_to_completion
 from .errors import (
     APIError,
     ChatFailedError,
@@ -351,23 +351,29 @@ class ChatStream(EventStream[ChatEvent, ChatSnapshot]):
         """Cancel the chat on Coze's side, stop reading and release the connection.
 
         Closing a socket does not stop Coze from generating (and billing); this also calls
-        ``/v3/chat/cancel``. The cancel request is shielded from the caller's cancellation and
-        bounded by ``timeout``. Returns the cancelled chat, or ``None`` when there was nothing
-        to cancel (the chat id was not known yet, or the chat had already ended).
+        ``/v3/chat/cancel``. The cancel request runs to its end (at most ``timeout`` seconds)
+        however the caller is cancelled meanwhile, by anyio or by plain asyncio
+        (``asyncio.timeout``, ``task.cancel()``); the caller's cancellation is re-raised
+        after it. Returns the cancelled chat, or ``None`` when there was nothing to cancel
+        (the chat id was not known yet, or the chat had already ended) or the request timed
+        out.
         """
         chat = self._snapshot.chat
         try:
             if chat is None or self._canceller is None or chat.is_terminal:
                 return None
-            # Cancel while the stream is still open: the chat is certainly live on Coze's
-            # side, and the connection is released right after, whatever happens.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
+            canceller = self._canceller
+
+            async def send() -> Chat | None:
                 try:
-                    return await self._canceller(chat.conversation_id, chat.id)
+                    return await canceller(chat.conversation_id, chat.id)
                 except APIError as exc:
                     if exc.code == 4104:  # already completed / failed / requires_action
                         return None
                     raise
-            return None
+
+            # Cancel while the stream is still open: the chat is certainly live on Coze's
+            # side, and the connection is released right after, whatever happens.
+            return await run_to_completion(send, timeout=timeout)
         finally:
             await self.aclose()
