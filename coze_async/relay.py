@@ -73,9 +73,12 @@ frame iterator is closed or cancelled), the relay stops reading, by default call
 and, if it was still waiting, its place in the quota limiter go back). The same happens when
 the relay gives up on a chat it can no longer read (a broken upstream connection, lost
 events). If the chat id is not known yet (the browser left before the first event), the relay
-waits up to two seconds for that event so it can cancel the chat it started. The cancel is
-sent while the upstream stream is still open, so it needs a second connection from the
-client's pool: keep ``AsyncCoze(connection_limit=...)`` above the number of relays you run.
+waits up to two seconds for that event so it can cancel the chat it started. This cleanup
+runs to its end however the consumer is cancelled, by anyio (Starlette) or by plain asyncio
+(``task.cancel()``, ``asyncio.timeout``), even repeatedly; the cancellation is re-raised
+once it is done. The cancel is sent while the upstream stream is still open, so it needs a
+second connection from the client's pool: keep ``AsyncCoze(connection_limit=...)`` above the
+number of relays you run.
 """
 
 from __future__ import annotations
@@ -89,9 +92,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import urlsplit
 
-import anyio
-
 from ._json import dumps
+from ._shield import run_to_completion
 from .errors import (
     APIError,
     AuthenticationError,
@@ -165,6 +167,8 @@ PING_FRAME: Final = b": ping\n\n"
 # How long a relay whose consumer left waits for the first event to learn the chat id (so
 # the chat it started can be cancelled) before giving up on cancelling.
 _FIRST_EVENT_GRACE: Final = 2.0
+# Time allowed, past the cancel request, to stop the pending read and close the stream.
+_CLOSE_TIMEOUT: Final = 5.0
 
 _LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
 
@@ -478,7 +482,8 @@ def sse_frames(
     :data:`RELAY_HEADERS`. ``heartbeat`` is the idle time before a ``: ping`` comment
     (``None``: never). If the iterator is closed or cancelled before its terminal frame (the
     browser left), the relay closes the stream and, with ``cancel_on_disconnect`` (the
-    default), cancels the chat at Coze, shielded and bounded by ``cancel_timeout`` seconds.
+    default), cancels the chat at Coze, bounded by ``cancel_timeout`` seconds and carried
+    through any cancellation of the consumer (anyio or plain asyncio).
     ``message_types`` lists the message types that get a ``message`` frame when completed.
 
     Stream errors never escape: they become one ``error`` frame and the iterator ends.
@@ -560,12 +565,16 @@ def _chat_is_live(stream: RelayedStream) -> bool:
     return chat is not None and not chat.is_terminal
 
 
+def _cleanup_budget(cancel_timeout: float) -> float:
+    # The longest a relay's cleanup may take: the wait for the chat id, the cancel request,
+    # and closing the stream.
+    return _FIRST_EVENT_GRACE + cancel_timeout + _CLOSE_TIMEOUT
+
+
 async def _finish(
     stream: RelayedStream, reader: _Reader, *, cancel: bool, cancel_timeout: float
 ) -> None:
-    # Shielded: Starlette cancels the response's task group when the browser leaves, and the
-    # cancel request and the release must still happen.
-    with anyio.CancelScope(shield=True):
+    async def cleanup() -> None:
         try:
             chat_stream = stream if cancel and isinstance(stream, ChatStream) else None
             if chat_stream is not None:
@@ -583,6 +592,13 @@ async def _finish(
         finally:
             await reader.stop()
             await stream.aclose()
+
+    # In a task of its own, to its end: the consumer leaving is usually a cancellation
+    # (Starlette cancels the response's task group, aiohttp the handler, asyncio.timeout the
+    # caller), possibly repeated, and an anyio shield does not stop plain asyncio's. The
+    # wait for the chat id, the cancel request and the release must all still happen; the
+    # caller's cancellation is re-raised afterwards.
+    await run_to_completion(cleanup, timeout=_cleanup_budget(cancel_timeout))
 
 
 # Fetch Metadata values a browser sends for a request its own page (or its user) made.
@@ -755,8 +771,14 @@ async def relay_response(
             logger.debug("relay: the client went away")
         return resp
     finally:
-        # Runs the relay's cleanup (cancel + close) if the frames were not all sent, then
-        # makes sure a stream the relay never started is closed too.
-        with anyio.CancelScope(shield=True):
-            await frames.aclose()
-            await stream.aclose()
+
+        async def close() -> None:
+            # Runs the relay's cleanup (cancel + close) if the frames were not all sent,
+            # then makes sure a stream the relay never started is closed too.
+            try:
+                await frames.aclose()
+            finally:
+                await stream.aclose()
+
+        # However the handler is being cancelled (see _finish).
+        await run_to_completion(close, timeout=_cleanup_budget(cancel_timeout))
