@@ -9,6 +9,7 @@ from types import TracebackType
 
 import aiohttp
 
+from ._validate import check_int, check_number, check_token, kind
 from .auth import Auth, CallableAuth, TokenAuth, redact
 from .config import COZE_CN_BASE_URL, RetryPolicy, Timeouts, check_base_url
 from .errors import InvalidArgumentError
@@ -66,9 +67,9 @@ class AsyncCoze:
                     "no token: pass token=... or set COZE_API_TOKEN "
                     "(or start coze_async.emulator.Emulator for a local server)"
                 )
-            auth = TokenAuth(token)
+            auth = TokenAuth(check_token("token", token))
         elif isinstance(auth, str):
-            auth = TokenAuth(auth)
+            auth = TokenAuth(check_token("auth", auth))
         elif not isinstance(auth, Auth):
             if not callable(auth):
                 raise InvalidArgumentError(
@@ -76,12 +77,26 @@ class AsyncCoze:
                     "or an async () -> str callable"
                 )
             auth = CallableAuth(auth)
+        # Every argument is checked before anything (the auth's binding included) changes.
+        check_int("connection_limit", connection_limit, 1)
+        if timeouts is not None and not isinstance(timeouts, Timeouts):
+            raise InvalidArgumentError(
+                f"timeouts must be a Timeouts(...) value, got {kind(timeouts)}"
+            )
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidArgumentError(f"retry must be a RetryPolicy(...) value, got {kind(retry)}")
+        if acquire_timeout is not None:
+            check_number("acquire_timeout", acquire_timeout, positive=True)
+        if plan is not None and not isinstance(plan, Plan):
+            raise InvalidArgumentError(
+                f"plan must be a Plan (e.g. Plan.PERSONAL_FREE), got {kind(plan)}"
+            )
+        if limiter is not None and not isinstance(limiter, QuotaLimiter):
+            raise InvalidArgumentError(f"limiter must be a QuotaLimiter, got {kind(limiter)}")
         url = check_base_url(base_url or os.environ.get("COZE_API_BASE") or COZE_CN_BASE_URL)
         bind = getattr(auth, "bind_base_url", None)
         if callable(bind):
             bind(url)  # e.g. JWTAuth: the JWT's aud is this host
-        if connection_limit < 1:
-            raise InvalidArgumentError("connection_limit must be >= 1")
         if limiter is not None:
             if plan is not None:
                 limiter.bind(plan)

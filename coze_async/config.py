@@ -7,6 +7,7 @@ every task; per-call overrides build a new value with :func:`attrs.evolve`.
 from __future__ import annotations
 
 import ipaddress
+import math
 import warnings
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,9 +89,16 @@ DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({502, 503, 504})
 DEFAULT_RATE_LIMIT_CODES: frozenset[int] = frozenset({4009, 4013, 4020})
 
 
-def _non_negative(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and (not isinstance(value, int | float) or value <= 0):
-        raise ValueError(
+def _positive_or_none(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgumentError(
+            f"Timeouts.{attribute.name} must be a number of seconds or None, "
+            f"got {type(value).__name__}"
+        )
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidArgumentError(
             f"Timeouts.{attribute.name} must be a positive number or None, got {value!r}"
         )
 
@@ -106,10 +114,10 @@ class Timeouts:
     would do exactly that). ``pool`` bounds the wait for a free connection from the pool.
     """
 
-    connect: float | None = attrs.field(default=5.0, validator=_non_negative)
-    read: float | None = attrs.field(default=60.0, validator=_non_negative)
-    total: float | None = attrs.field(default=120.0, validator=_non_negative)
-    pool: float | None = attrs.field(default=None, validator=_non_negative)
+    connect: float | None = attrs.field(default=5.0, validator=_positive_or_none)
+    read: float | None = attrs.field(default=60.0, validator=_positive_or_none)
+    total: float | None = attrs.field(default=120.0, validator=_positive_or_none)
+    pool: float | None = attrs.field(default=None, validator=_positive_or_none)
 
 
 @attrs.frozen(kw_only=True)
@@ -137,10 +145,40 @@ class RetryPolicy:
     rate_limit_codes: frozenset[int] = DEFAULT_RATE_LIMIT_CODES
 
     def __attrs_post_init__(self) -> None:
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
+            raise InvalidArgumentError(
+                f"RetryPolicy.max_retries must be an integer, got {type(self.max_retries).__name__}"
+            )
         if self.max_retries < 0:
-            raise ValueError(f"RetryPolicy.max_retries must be >= 0, got {self.max_retries}")
-        if self.initial_backoff < 0 or self.max_backoff < 0:
-            raise ValueError("RetryPolicy backoff values must be >= 0")
+            raise InvalidArgumentError(
+                f"RetryPolicy.max_retries must be >= 0, got {self.max_retries}"
+            )
+        for name in ("initial_backoff", "max_backoff", "deadline"):
+            value = getattr(self, name)
+            if value is None and name == "deadline":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidArgumentError(
+                    f"RetryPolicy.{name} must be a number of seconds, got {type(value).__name__}"
+                )
+            if not math.isfinite(value) or value < 0 or (name == "deadline" and value == 0):
+                bound = "> 0 (or None)" if name == "deadline" else ">= 0"
+                raise InvalidArgumentError(f"RetryPolicy.{name} must be {bound}, got {value!r}")
+        if not isinstance(self.retry_unsafe, bool):
+            raise InvalidArgumentError(
+                f"RetryPolicy.retry_unsafe must be True or False, "
+                f"got {type(self.retry_unsafe).__name__}"
+            )
+        for name in ("retry_statuses", "rate_limit_codes"):
+            value = getattr(self, name)
+            if not isinstance(value, set | frozenset | list | tuple) or not all(
+                isinstance(code, int) and not isinstance(code, bool) for code in value
+            ):
+                raise InvalidArgumentError(
+                    f"RetryPolicy.{name} must be a set of integers, got {type(value).__name__}"
+                )
+            # Frozen, and hashable like the rest of the value, whatever collection was given.
+            object.__setattr__(self, name, frozenset(value))
 
     @classmethod
     def none(cls) -> RetryPolicy:

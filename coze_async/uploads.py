@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import mimetypes
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from typing import IO, Any, Final, TypeAlias
@@ -24,6 +25,7 @@ import anyio
 import attrs
 
 from ._json import dumps
+from ._validate import check_str
 from .errors import CozeError, InvalidArgumentError
 
 __all__ = ["CHUNK_SIZE", "MAX_UPLOAD_BYTES", "FileInput", "MultipartBody", "UploadFile"]
@@ -47,10 +49,34 @@ def _guess_type(filename: str) -> str:
     return guessed or "application/octet-stream"
 
 
+#: Control characters (CR and LF above all) would end a line of the part's header block.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: A media type as the part's ``Content-Type`` header: ``type/subtype`` with parameters.
+_MEDIA_TYPE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+/[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*;.*)?")
+
+
 def _check_filename(filename: object) -> str:
     if not isinstance(filename, str) or not filename.strip():
         raise InvalidArgumentError(f"filename must be a non-empty string, got {filename!r}")
+    if _CONTROL.search(filename):
+        raise InvalidArgumentError(
+            f"filename {filename!r} holds a control character (CR, LF, NUL...)"
+        )
+    check_str("filename", filename)
     return filename
+
+
+def _check_content_type(content_type: object) -> str:
+    if not isinstance(content_type, str) or not content_type:
+        raise InvalidArgumentError("content_type must be a non-empty string")
+    check_str("content_type", content_type)
+    # The value becomes a header line of the multipart part: CR/LF would inject headers.
+    if _CONTROL.search(content_type) or not _MEDIA_TYPE.fullmatch(content_type):
+        raise InvalidArgumentError(
+            f"content_type {content_type!r} is not a media type such as 'image/png' "
+            "(no CR, LF or other control characters)"
+        )
+    return content_type
 
 
 def _is_binary_reader(value: object) -> bool:
@@ -92,8 +118,8 @@ class UploadFile:
         """
         if filename is not None:
             _check_filename(filename)
-        if content_type is not None and (not isinstance(content_type, str) or not content_type):
-            raise InvalidArgumentError("content_type must be a non-empty string")
+        if content_type is not None:
+            _check_content_type(content_type)
         if isinstance(file, tuple):
             if len(file) != 2:
                 raise InvalidArgumentError("a file tuple must be (filename, content)")
@@ -142,9 +168,12 @@ class UploadFile:
             raise InvalidArgumentError(f"no such file: {path!r}") from None
         except OSError as exc:
             raise InvalidArgumentError(f"cannot read {path!r}: {exc.strerror}") from None
+        except (UnicodeError, ValueError):
+            # A lone surrogate or a NUL byte: no file system can name such a path.
+            raise InvalidArgumentError(f"file: {path!r} is not a valid path") from None
         if not os.path.isfile(path):
             raise InvalidArgumentError(f"{path!r} is not a regular file")
-        name = filename or os.path.basename(path) or _DEFAULT_NAME
+        name = filename or _check_filename(os.path.basename(path) or _DEFAULT_NAME)
         cls._refuse_empty(st.st_size, name)
         return cls(
             filename=name,
@@ -160,7 +189,7 @@ class UploadFile:
     ) -> UploadFile:
         raw_name = getattr(stream, "name", None)
         guessed = os.path.basename(raw_name) if isinstance(raw_name, str) else ""
-        name = filename or guessed or _DEFAULT_NAME
+        name = filename or _check_filename(guessed or _DEFAULT_NAME)
         ctype = content_type or _guess_type(name)
         mode = getattr(stream, "mode", "b")
         if isinstance(mode, str) and "b" not in mode:

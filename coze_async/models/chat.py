@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from .._validate import check_str, kind
 from ..errors import InvalidArgumentError
 
 __all__ = [
@@ -175,6 +176,10 @@ class Chat:
 def _check_meta_data(meta_data: Mapping[str, str] | None, where: str) -> dict[str, str] | None:
     if meta_data is None:
         return None
+    if not isinstance(meta_data, Mapping):
+        raise InvalidArgumentError(
+            f"{where} must be a mapping of str to str, got {kind(meta_data)}"
+        )
     if len(meta_data) > 16:
         raise InvalidArgumentError(f"{where}: at most 16 pairs allowed, got {len(meta_data)}")
     for key, value in meta_data.items():
@@ -184,6 +189,8 @@ def _check_meta_data(meta_data: Mapping[str, str] | None, where: str) -> dict[st
             raise InvalidArgumentError(
                 f"{where}[{key!r}]: value must be a string of 1-512 characters"
             )
+        check_str(f"{where} key {key!r}", key)
+        check_str(f"{where}[{key!r}]", value)
     return dict(meta_data)
 
 
@@ -201,15 +208,19 @@ class ContentItem:
         """A text item (at most one per message, and only beside a file/image/audio item)."""
         if not isinstance(text, str) or not text:
             raise InvalidArgumentError("ContentItem.of_text: text must be a non-empty string")
-        return cls(type="text", text=text)
+        return cls(type="text", text=check_str("ContentItem.of_text: text", text))
 
     @classmethod
-    def _media(cls, kind: str, file_id: str | None, file_url: str | None) -> ContentItem:
+    def _media(cls, media: str, file_id: str | None, file_url: str | None) -> ContentItem:
         if (file_id is None) == (file_url is None):
             raise InvalidArgumentError(
-                f"ContentItem.of_{kind}: give exactly one of file_id= or file_url="
+                f"ContentItem.of_{media}: give exactly one of file_id= or file_url="
             )
-        return cls(type=kind, file_id=file_id, file_url=file_url)
+        if file_id is not None:
+            check_str(f"ContentItem.of_{media}: file_id", file_id, empty=False)
+        if file_url is not None:
+            check_str(f"ContentItem.of_{media}: file_url", file_url, empty=False)
+        return cls(type=media, file_id=file_id, file_url=file_url)
 
     @classmethod
     def of_image(cls, *, file_id: str | None = None, file_url: str | None = None) -> ContentItem:
@@ -242,30 +253,31 @@ def encode_object_string(items: Sequence[ContentItem]) -> str:
     for index, item in enumerate(items):
         if not isinstance(item, ContentItem):
             raise InvalidArgumentError(
-                f"object_string item {index} must be a ContentItem, got {type(item).__name__}"
+                f"content[{index}] must be a ContentItem, got {type(item).__name__}"
             )
         if item.type == "text":
             texts += 1
-            if not item.text:
-                raise InvalidArgumentError(f"object_string item {index}: text item has no text")
-            out.append({"type": "text", "text": item.text})
+            if not isinstance(item.text, str) or not item.text:
+                raise InvalidArgumentError(f"content[{index}]: text item has no text")
+            out.append({"type": "text", "text": check_str(f"content[{index}].text", item.text)})
         elif item.type in ("image", "file", "audio"):
             media += 1
             if (item.file_id is None) == (item.file_url is None):
                 raise InvalidArgumentError(
-                    f"object_string item {index} ({item.type}): "
-                    "needs exactly one of file_id or file_url"
+                    f"content[{index}] ({item.type}): needs exactly one of file_id or file_url"
                 )
             entry: dict[str, str] = {"type": item.type}
             if item.file_id is not None:
-                entry["file_id"] = item.file_id
+                entry["file_id"] = check_str(f"content[{index}].file_id", item.file_id, empty=False)
             else:
                 assert item.file_url is not None
-                entry["file_url"] = item.file_url
+                entry["file_url"] = check_str(
+                    f"content[{index}].file_url", item.file_url, empty=False
+                )
             out.append(entry)
         else:
             raise InvalidArgumentError(
-                f"object_string item {index}: unknown type {item.type!r} "
+                f"content[{index}]: unknown type {item.type!r} "
                 "(expected text, image, file or audio)"
             )
     if texts > 1:
@@ -315,8 +327,14 @@ class Message:
         if isinstance(content, str):
             if not content:
                 raise InvalidArgumentError(f"Message.{role}: content must not be empty")
+            check_str(f"Message.{role}: content", content)
             return cls(
                 role=role, content=content, content_type="text", type=type or "", meta_data=md
+            )
+        if not isinstance(content, list | tuple):
+            raise InvalidArgumentError(
+                f"Message.{role}: content must be a str or a list of ContentItem, "
+                f"got {kind(content)}"
             )
         return cls(
             role=role,
@@ -383,12 +401,28 @@ for _field in attrs.fields(Message):
 del _field
 
 
+def _tool_call_id(_inst: Any, _attr: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgumentError(
+            f"ToolOutput.tool_call_id must be the tool call's id (a non-empty string), "
+            f"got {kind(value)}"
+        )
+    check_str("ToolOutput.tool_call_id", value)
+
+
+def _tool_output(_inst: Any, _attr: attrs.Attribute[Any], value: Any) -> None:
+    check_str("ToolOutput.output", value)
+
+
 @attrs.frozen
 class ToolOutput:
-    """The answer to one tool call, for ``submit_tool_outputs``."""
+    """The answer to one tool call, for ``submit_tool_outputs``.
 
-    tool_call_id: str
-    output: str
+    ``output`` is a string (serialize structured results, e.g. with ``json.dumps``).
+    """
+
+    tool_call_id: str = attrs.field(validator=_tool_call_id)
+    output: str = attrs.field(validator=_tool_output)
 
 
 @attrs.frozen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
@@ -10,15 +11,26 @@ from urllib.parse import quote
 import anyio
 import attrs
 
+from .._validate import (
+    check_headers,
+    check_json_object,
+    check_number,
+    check_query,
+    check_str,
+    kind,
+)
 from ..config import Timeouts
 from ..errors import InvalidArgumentError
-from ..models.chat import Message
+from ..models.chat import Message, _check_meta_data
 from ..transport import DEFAULT_MAX_BODY, Call, Envelope, Transport
+from ..uploads import UploadFile
 
 __all__ = [
+    "Options",
     "Resource",
     "check_messages",
     "check_str_map",
+    "optional_id",
     "path",
     "poll_deadline",
     "require_id",
@@ -35,20 +47,12 @@ def require_id(name: str, value: object) -> str:
         return str(value)
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgumentError(f"{name} must be a non-empty string, got {value!r}")
-    check_text(name, value)
-    return value
+    return check_str(name, value)
 
 
-def check_text(name: str, value: str) -> str:
-    """Refuse a str that cannot be encoded as UTF-8 (a lone surrogate such as ``"\\ud800"``)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidArgumentError(
-            f"{name} holds a lone surrogate ({value[exc.start]!r} at index {exc.start}) that "
-            "cannot be sent as UTF-8"
-        ) from None
-    return value
+def optional_id(name: str, value: object) -> str | None:
+    """:func:`require_id` for an optional id (``None`` stays ``None``)."""
+    return None if value is None else require_id(name, value)
 
 
 def path(template: str, **ids: object) -> str:
@@ -81,19 +85,20 @@ def check_str_map(name: str, value: Mapping[str, str] | None) -> dict[str, str] 
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise InvalidArgumentError(f"{name} must be a mapping of str to str")
+        raise InvalidArgumentError(f"{name} must be a mapping of str to str, got {kind(value)}")
     for k, v in value.items():
         if not isinstance(k, str) or not isinstance(v, str):
             raise InvalidArgumentError(f"{name}[{k!r}]: keys and values must be strings")
+        check_str(f"{name} key {k!r}", k)
+        check_str(f"{name}[{k!r}]", v)
     return dict(value)
 
 
 def poll_deadline(poll_interval: float, timeout: float | None) -> float | None:
     """Check a poll loop's arguments and return its deadline (``anyio.current_time()`` based)."""
-    if poll_interval <= 0:
-        raise InvalidArgumentError("poll_interval must be > 0")
-    if timeout is not None and timeout <= 0:
-        raise InvalidArgumentError("timeout must be > 0 or None")
+    check_number("poll_interval", poll_interval, positive=True)
+    if timeout is not None:
+        check_number("timeout", timeout, positive=True)
     return None if timeout is None else anyio.current_time() + timeout
 
 
@@ -112,8 +117,10 @@ def check_messages(
     """
     if messages is None:
         messages = []
-    if isinstance(messages, str | Message):
-        raise InvalidArgumentError("messages must be a list of Message, e.g. [Message.user('hi')]")
+    if not isinstance(messages, list | tuple):
+        raise InvalidArgumentError(
+            f"messages must be a list of Message, e.g. [Message.user('hi')], got {kind(messages)}"
+        )
     items = list(messages)
     if query_last and not items:
         raise InvalidArgumentError("messages must hold at least the user's query")
@@ -125,14 +132,33 @@ def check_messages(
                 f"messages[{index}] must be a Message (use Message.user(...)), "
                 f"got {type(m).__name__}"
             )
-        if m.role not in ("user", "assistant"):
+        if not isinstance(m.role, str) or m.role not in ("user", "assistant"):
             raise InvalidArgumentError(f"messages[{index}].role must be 'user' or 'assistant'")
+        check_str(f"messages[{index}].content", m.content)
+        check_str(f"messages[{index}].content_type", m.content_type)
+        check_str(f"messages[{index}].type", m.type)
+        if m.meta_data is not None:
+            _check_meta_data(m.meta_data, f"messages[{index}].meta_data")
         if m.type == "question" and m.role != "user":
             raise InvalidArgumentError(f"messages[{index}]: type 'question' needs role 'user'")
+        if m.content_type not in ("text", "object_string"):
+            raise InvalidArgumentError(
+                f"messages[{index}].content_type must be 'text' or 'object_string'"
+            )
         if text_only and m.content_type != "text":
             raise InvalidArgumentError(f"messages[{index}]: chatflows take text messages only")
         if not m.content:
             raise InvalidArgumentError(f"messages[{index}].content must not be empty")
+        if m.is_object_string:
+            try:
+                parsed = json.loads(m.content)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, list) or not all(isinstance(i, dict) for i in parsed):
+                raise InvalidArgumentError(
+                    f"messages[{index}].content: object_string content must be a JSON array of "
+                    "items; build it with Message.user([ContentItem...])"
+                )
     if not text_only:
         for index, m in enumerate(items):
             if m.is_object_string and not any(i.get("type") == "text" for i in m.content_items()):
@@ -145,6 +171,36 @@ def check_messages(
     if query_last and items[-1].role != "user":
         raise InvalidArgumentError("messages: the last message must be the user's query")
     return [m.to_request() for m in items]
+
+
+@attrs.frozen
+class Options:
+    """The per-call escape hatches, checked (see :meth:`check`)."""
+
+    extra_headers: dict[str, str] | None
+    extra_query: dict[str, str] | None
+    extra_body: dict[str, Any] | None
+    timeouts: Timeouts | None
+
+    @classmethod
+    def check(
+        cls,
+        extra_headers: Mapping[str, str] | None,
+        extra_query: Mapping[str, str] | None,
+        extra_body: Mapping[str, Any] | None,
+        timeouts: Timeouts | None,
+    ) -> Options:
+        """Check the escape hatches; listing methods call it up front (their calls are lazy)."""
+        if timeouts is not None and not isinstance(timeouts, Timeouts):
+            raise InvalidArgumentError(
+                f"timeouts must be a Timeouts(...) value or None, got {kind(timeouts)}"
+            )
+        return cls(
+            extra_headers=check_headers("extra_headers", extra_headers),
+            extra_query=check_query("extra_query", extra_query),  # type: ignore[arg-type]
+            extra_body=None if extra_body is None else check_json_object("extra_body", extra_body),
+            timeouts=timeouts,
+        )
 
 
 class Resource:
@@ -167,7 +223,11 @@ class Resource:
         extra_body: Mapping[str, Any] | None,
         timeouts: Timeouts | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        upload: UploadFile | None = None,
     ) -> Call:
+        # The escape hatches every call accepts are checked here, once for every endpoint,
+        # so a bad header or body value fails before anything is sent.
+        options = Options.check(extra_headers, extra_query, extra_body, timeouts)
         return Call(
             method=method,
             path=path,
@@ -175,11 +235,12 @@ class Resource:
             params=params,
             json=json,
             idempotent=idempotent,
-            extra_headers=extra_headers,
-            extra_query=extra_query,
-            extra_body=extra_body,
-            timeouts=timeouts,
+            extra_headers=options.extra_headers,
+            extra_query=options.extra_query,
+            extra_body=options.extra_body,
+            timeouts=options.timeouts,
             max_body=max_body,
+            upload=upload,
         )
 
     @staticmethod

@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio
 
+from .._validate import check_bool, check_json_object, check_str, kind
 from ..config import Timeouts
 from ..errors import (
     APIError,
@@ -15,7 +16,7 @@ from ..errors import (
     InvalidArgumentError,
     ResponseValidationError,
 )
-from ..models.chat import Chat, ChatPoll, ChatStatus, Message, ToolOutput
+from ..models.chat import Chat, ChatPoll, ChatStatus, Message, ToolOutput, _check_meta_data
 from ..models.converter import structure
 from ..streaming import ChatStream
 from ..transport import Call, Envelope
@@ -57,7 +58,7 @@ class ChatResource(Resource):
             "bot_id": require_id("bot_id", bot_id),
             "user_id": require_id("user_id", user_id),
             "stream": stream,
-            "auto_save_history": bool(auto_save_history),
+            "auto_save_history": check_bool("auto_save_history", auto_save_history),
             "additional_messages": check_messages(messages),
         }
         if not stream and not auto_save_history:
@@ -67,8 +68,6 @@ class ChatResource(Resource):
         if custom_variables is not None:
             body["custom_variables"] = check_str_map("custom_variables", custom_variables)
         if meta_data is not None:
-            from ..models.chat import _check_meta_data
-
             body["meta_data"] = _check_meta_data(meta_data, "meta_data")
         if extra_params is not None:
             checked = check_str_map("extra_params", extra_params) or {}
@@ -79,15 +78,16 @@ class ChatResource(Resource):
                 )
             body["extra_params"] = checked
         if parameters is not None:
-            body["parameters"] = dict(parameters)
+            body["parameters"] = check_json_object("parameters", parameters)
         if shortcut_command is not None:
-            if not isinstance(shortcut_command, Mapping) or not shortcut_command.get("command_id"):
+            command = check_json_object("shortcut_command", shortcut_command)
+            if not command.get("command_id"):
                 raise InvalidArgumentError("shortcut_command needs a command_id")
-            body["shortcut_command"] = dict(shortcut_command)
+            body["shortcut_command"] = command
         if enable_card is not None:
-            body["enable_card"] = enable_card
+            body["enable_card"] = check_bool("enable_card", enable_card)
         if publish_status is not None:
-            if publish_status not in _PUBLISH_STATUSES:
+            if not isinstance(publish_status, str) or publish_status not in _PUBLISH_STATUSES:
                 raise InvalidArgumentError(
                     f"publish_status must be one of {_PUBLISH_STATUSES}, got {publish_status!r}"
                 )
@@ -354,6 +354,10 @@ class ChatResource(Resource):
 
     @staticmethod
     def _tool_outputs(tool_outputs: Sequence[ToolOutput]) -> list[dict[str, str]]:
+        if not isinstance(tool_outputs, list | tuple):
+            raise InvalidArgumentError(
+                f"tool_outputs must be a list of ToolOutput, got {kind(tool_outputs)}"
+            )
         items = list(tool_outputs)
         if not items:
             raise InvalidArgumentError("tool_outputs must not be empty")
@@ -363,10 +367,13 @@ class ChatResource(Resource):
                 raise InvalidArgumentError(
                     f"tool_outputs[{index}] must be a ToolOutput, got {type(t).__name__}"
                 )
-            if not isinstance(t.output, str):
-                raise InvalidArgumentError(f"tool_outputs[{index}].output must be a string")
             out.append(
-                {"tool_call_id": require_id("tool_call_id", t.tool_call_id), "output": t.output}
+                {
+                    "tool_call_id": require_id(
+                        f"tool_outputs[{index}].tool_call_id", t.tool_call_id
+                    ),
+                    "output": check_str(f"tool_outputs[{index}].output", t.output),
+                }
             )
         return out
 

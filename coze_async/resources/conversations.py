@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._validate import check_str
 from ..config import Timeouts
 from ..errors import InvalidArgumentError, ResponseValidationError
 from ..models.chat import Message, _check_meta_data
@@ -23,7 +24,7 @@ from ..models.conversation import Conversation, Section
 from ..models.converter import structure
 from ..pagination import AsyncPager, Page
 from ..transport import Envelope, Transport
-from ._base import Resource, check_messages, path, require_id
+from ._base import Options, Resource, check_messages, path, require_id
 from .messages import MessagesResource
 
 __all__ = ["ConversationsResource"]
@@ -34,8 +35,7 @@ _MAX_PAGE_SIZE = 50
 
 
 def _check_name(name: str) -> str:
-    if not isinstance(name, str):
-        raise InvalidArgumentError(f"name must be a string, got {type(name).__name__}")
+    check_str("name", name)
     if len(name) > _MAX_NAME:
         raise InvalidArgumentError(f"name: at most {_MAX_NAME} characters, got {len(name)}")
     return name
@@ -142,11 +142,12 @@ class ConversationsResource(Resource):
         sent before iteration starts; bad arguments raise here.
         """
         bot = require_id("bot_id", bot_id)
-        if sort_order not in _SORT_ORDERS:
+        if not isinstance(sort_order, str) or sort_order not in _SORT_ORDERS:
             raise InvalidArgumentError(f"sort_order must be 'ASC' or 'DESC', got {sort_order!r}")
         _check_int("page_size", page_size, 1, _MAX_PAGE_SIZE)
         _check_int("page_num", page_num, 1, None)
         connector = require_id("connector_id", connector_id) if connector_id is not None else None
+        Options.check(extra_headers, extra_query, None, timeouts)  # raises now, not mid-listing
 
         async def fetch(num: int) -> tuple[Page[Conversation], int | None]:
             params = {

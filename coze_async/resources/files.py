@@ -23,7 +23,7 @@ import attrs
 from ..config import Timeouts
 from ..models.converter import structure
 from ..models.file import File
-from ..transport import Call, Envelope
+from ..transport import Envelope
 from ..uploads import MAX_UPLOAD_BYTES, FileInput, UploadFile
 from ._base import Resource, require_id
 
@@ -64,9 +64,9 @@ class FilesResource(Resource):
         upload = await anyio.to_thread.run_sync(
             lambda: UploadFile.of(file, filename=filename, content_type=content_type)
         )
-        call = Call(
-            method="POST",
-            path="/v1/files/upload",
+        call = self._call(
+            "POST",
+            "/v1/files/upload",
             endpoint="files.upload",
             upload=upload,
             idempotent=False,

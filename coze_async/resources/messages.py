@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._validate import check_bool, check_str, kind
 from ..config import Timeouts
 from ..errors import InvalidArgumentError, ResponseValidationError
 from ..models.chat import ContentItem, ContentType, Message, _check_meta_data, encode_object_string
@@ -23,7 +24,7 @@ from ..models.conversation import FeedbackType
 from ..models.converter import structure
 from ..pagination import AsyncPager, Page
 from ..transport import Envelope
-from ._base import Resource, path, require_id
+from ._base import Options, Resource, path, require_id
 
 __all__ = ["MessagesResource"]
 
@@ -39,25 +40,38 @@ _Cursor = tuple[str | None, str | None]
 
 def _content(content: str | Sequence[ContentItem], content_type: str | None) -> tuple[str, str]:
     """``(content, content_type)`` for the wire; ContentItems become ``object_string``."""
+    if content_type is not None and not isinstance(content_type, str):
+        raise InvalidArgumentError(
+            f"content_type must be 'text' or 'object_string', got {kind(content_type)}"
+        )
     if isinstance(content, str):
         if not content:
             raise InvalidArgumentError("content must not be empty")
-        kind = content_type or ContentType.TEXT
-        if kind not in (ContentType.TEXT, ContentType.OBJECT_STRING):
+        check_str("content", content)
+        wire_type = content_type or ContentType.TEXT
+        if wire_type not in (ContentType.TEXT, ContentType.OBJECT_STRING):
             raise InvalidArgumentError(
                 f"content_type must be 'text' or 'object_string', got {content_type!r}"
             )
-        if kind == ContentType.OBJECT_STRING:
+        if wire_type == ContentType.OBJECT_STRING:
             try:
                 items = json.loads(content)
             except ValueError:
                 items = None
-            if not isinstance(items, list) or not items:
+            if (
+                not isinstance(items, list)
+                or not items
+                or not all(isinstance(i, dict) for i in items)
+            ):
                 raise InvalidArgumentError(
                     "object_string content must be a JSON array of items; build it from "
                     "ContentItem objects instead"
                 )
-        return content, str(kind)
+        return content, str(wire_type)
+    if not isinstance(content, list | tuple):
+        raise InvalidArgumentError(
+            f"content must be a str or a list of ContentItem, got {kind(content)}"
+        )
     if content_type not in (None, ContentType.OBJECT_STRING):
         raise InvalidArgumentError("a list of ContentItem is always sent as 'object_string'")
     return encode_object_string(list(content)), str(ContentType.OBJECT_STRING)
@@ -96,7 +110,7 @@ class MessagesResource(Resource):
         ``object_string``, e.g. an uploaded file plus a question). Coze returns the message
         with an empty ``type``; it is not answered until a chat runs in the conversation.
         """
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise InvalidArgumentError(f"role must be 'user' or 'assistant', got {role!r}")
         text, kind = _content(content, content_type)
         body: dict[str, Any] = {"role": role, "content": text, "content_type": kind}
@@ -145,7 +159,7 @@ class MessagesResource(Resource):
         calls, verbose and follow-up messages.
         """
         cid = require_id("conversation_id", conversation_id)
-        if order not in _ORDERS:
+        if not isinstance(order, str) or order not in _ORDERS:
             raise InvalidArgumentError(f"order must be 'desc' or 'asc', got {order!r}")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 50:
             raise InvalidArgumentError(f"limit must be an integer between 1 and 50, got {limit!r}")
@@ -153,6 +167,11 @@ class MessagesResource(Resource):
         before = require_id("before_id", before_id) if before_id is not None else None
         after = require_id("after_id", after_id) if after_id is not None else None
         backwards = before is not None and after is None
+        Options.check(
+            extra_headers, extra_query, extra_body, timeouts
+        )  # raises now, not mid-listing
+        if include_middle_message is not None:
+            check_bool("include_middle_message", include_middle_message)
 
         async def fetch(cursor: _Cursor) -> tuple[Page[Message], _Cursor | None]:
             page_before, page_after = cursor
@@ -333,22 +352,25 @@ class MessagesResource(Resource):
             )
         body: dict[str, Any] = {"feedback_type": str(feedback_type)}
         if reason_types is not None:
-            if isinstance(reason_types, str):
-                raise InvalidArgumentError("reason_types must be a list of strings")
+            if not isinstance(reason_types, list | tuple):
+                raise InvalidArgumentError(
+                    f"reason_types must be a list of strings, got {kind(reason_types)}"
+                )
             reasons = list(reason_types)
             if len(reasons) > _MAX_REASONS:
                 raise InvalidArgumentError(f"reason_types: at most {_MAX_REASONS} labels")
-            for reason in reasons:
+            for index, reason in enumerate(reasons):
                 if not isinstance(reason, str) or not 1 <= len(reason) <= _MAX_REASON_LEN:
                     raise InvalidArgumentError(
                         f"reason_types: each label must be 1-{_MAX_REASON_LEN} characters, "
                         f"got {reason!r}"
                     )
+                check_str(f"reason_types[{index}]", reason)
             body["reason_types"] = reasons
         if comment is not None:
             if not isinstance(comment, str) or len(comment) > _MAX_COMMENT:
                 raise InvalidArgumentError(f"comment must be a string of at most {_MAX_COMMENT}")
-            body["comment"] = comment
+            body["comment"] = check_str("comment", comment)
         await self._transport.request(
             self._call(
                 "POST",

@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 
+from .._validate import check_bool, check_json_object, check_str
 from ..config import Timeouts
 from ..errors import (
     InvalidArgumentError,
@@ -54,16 +55,15 @@ _ASYNC_PLAN_HINT = (
 def _parameters(value: Mapping[str, Any] | str | None) -> dict[str, Any] | str | None:
     # Coze's table says "JSON string" while every example and SDK sends an object: accept
     # both, send what was given.
-    if value is None or isinstance(value, str):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return check_str("parameters", value)
     if not isinstance(value, Mapping):
         raise InvalidArgumentError(
             f"parameters must be a mapping (the start node's inputs), got {type(value).__name__}"
         )
-    for key in value:
-        if not isinstance(key, str):
-            raise InvalidArgumentError(f"parameters: keys must be strings, got {key!r}")
-    return dict(value)
+    return check_json_object("parameters", value)
 
 
 class WorkflowRunsResource(Resource):
@@ -191,6 +191,7 @@ class WorkflowsResource(Resource):
             raise InvalidArgumentError(
                 "resume_data must be a string (the answer, or JSON serialized as a string)"
             )
+        check_str("resume_data", resume_data)
         return {
             "workflow_id": require_id("workflow_id", workflow_id),
             "event_id": require_id("event_id", event_id),
@@ -406,7 +407,7 @@ class WorkflowsResource(Resource):
             extra_body=extra_body,
             timeouts=timeouts,
         )
-        return WorkflowStream(self._transport, call, check_ids=check_ids)
+        return WorkflowStream(self._transport, call, check_ids=check_bool("check_ids", check_ids))
 
     def resume_stream(
         self,
@@ -437,7 +438,7 @@ class WorkflowsResource(Resource):
             extra_body=extra_body,
             timeouts=timeouts,
         )
-        return WorkflowStream(self._transport, call, check_ids=check_ids)
+        return WorkflowStream(self._transport, call, check_ids=check_bool("check_ids", check_ids))
 
     async def resume(
         self,
