@@ -298,3 +298,24 @@ async def test_unary_conversation_that_is_a_string(odd_server: tuple[str, list[A
     async with AsyncCoze(token="t", base_url=url, retry=RetryPolicy.none()) as coze:
         with pytest.raises(ResponseValidationError, match=r"\$\.data: expected an object, got str"):
             await coze.conversations.retrieve(conversation_id="c")
+
+
+async def test_message_page_cursor_that_is_an_object(odd_server: tuple[str, list[Any]]) -> None:
+    url, bodies = odd_server
+    bodies.append({"code": 0, "msg": "", "data": [msg_obj("a")], "last_id": {"id": 1}})
+    bodies.append({"code": 0, "msg": "", "data": [msg_obj("a")], "has_more": "lots"})
+    async with AsyncCoze(token="t", base_url=url, retry=RetryPolicy.none()) as coze:
+        with pytest.raises(ResponseValidationError, match=r"\$\.last_id: expected a string"):
+            [m async for m in coze.conversations.messages.list(conversation_id="c")]
+        with pytest.raises(ResponseValidationError, match=r"\$\.has_more: expected a boolean"):
+            [m async for m in coze.conversations.messages.list(conversation_id="c")]
+
+
+async def test_conversation_page_has_more_that_is_a_list(
+    odd_server: tuple[str, list[Any]],
+) -> None:
+    url, bodies = odd_server
+    bodies.append({"code": 0, "msg": "", "data": {"conversations": [], "has_more": [1]}})
+    async with AsyncCoze(token="t", base_url=url, retry=RetryPolicy.none()) as coze:
+        with pytest.raises(ResponseValidationError, match=r"has_more: expected a boolean"):
+            [c async for c in coze.conversations.list(bot_id="b")]

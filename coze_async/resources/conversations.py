@@ -194,7 +194,13 @@ class ConversationsResource(Resource):
                 )
                 for i, c in enumerate(raw)
             )
-            page = Page(items, bool(data.get("has_more")), env.logid, page_num=num)
+            flag = data.get("has_more")
+            has_more = (
+                None
+                if flag is None
+                else structure(flag, bool, logid=env.logid, what="$.data.has_more")
+            )
+            page = Page(items, bool(has_more), env.logid, page_num=num)
             return page, num + 1
 
         return AsyncPager(fetch, page_num, what=f"conversations of bot {bot}")

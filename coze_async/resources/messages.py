@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from .._validate import check_bool, check_str, kind
 from ..config import Timeouts
@@ -27,6 +27,8 @@ from ..transport import Envelope
 from ._base import Options, Resource, path, require_id
 
 __all__ = ["MessagesResource"]
+
+T = TypeVar("T")
 
 _ORDERS = ("desc", "asc")
 _ROLES = ("user", "assistant")
@@ -82,6 +84,11 @@ def _message_ids(conversation_id: str, message_id: str) -> dict[str, str]:
         "conversation_id": require_id("conversation_id", conversation_id),
         "message_id": require_id("message_id", message_id),
     }
+
+
+def _optional(env: Envelope, key: str, cls: type[T]) -> T | None:
+    value = env.field(key)
+    return None if value is None else structure(value, cls, logid=env.logid, what=f"$.{key}")
 
 
 class MessagesResource(Resource):
@@ -222,14 +229,17 @@ class MessagesResource(Resource):
             self._stamped(structure(m, Message, logid=env.logid, what=f"$.data[{i}]"), env)
             for i, m in enumerate(data)
         )
-        first_id = env.field("first_id")
-        last_id = env.field("last_id")
+        # Cursors and the flag are typed too: a list or object here would become a bogus
+        # cursor (or a truthy has_more) and page on garbage.
+        first_id = _optional(env, "first_id", str)
+        last_id = _optional(env, "last_id", str)
+        has_more = _optional(env, "has_more", bool)
         return Page(
             items,
-            bool(env.field("has_more")),
+            bool(has_more),
             env.logid,
-            first_id=str(first_id) if first_id not in (None, "", "0", 0) else None,
-            last_id=str(last_id) if last_id not in (None, "", "0", 0) else None,
+            first_id=first_id if first_id not in (None, "", "0") else None,
+            last_id=last_id if last_id not in (None, "", "0") else None,
         )
 
     async def retrieve(
