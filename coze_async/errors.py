@@ -46,6 +46,11 @@ chosen from ``error_code`` by :data:`OAUTH_CODE_TO_ERROR`. :class:`InvalidClient
 an :class:`AuthenticationError`, and :class:`AuthorizationPendingError` a ``TimeoutError``.
 Every error that comes from an answer carries ``logid`` (from the ``x-tt-logid`` header or
 ``detail.logid``): quote it when asking Coze support about a call.
+
+No error carries a secret: an error caused by a failure below the SDK (aiohttp, the socket)
+has an :class:`ErrorCause` as its ``__cause__`` (the original's class name and message only)
+and no ``__context__``, because aiohttp's exceptions hold the request, and with it the
+``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ __all__ = [
     "ChatPollTimeoutError",
     "ConflictError",
     "CozeError",
+    "ErrorCause",
     "ExpiredTokenError",
     "IncompleteStreamError",
     "InvalidArgumentError",
@@ -92,6 +98,7 @@ __all__ = [
     "StreamErrorEvent",
     "StreamGapError",
     "StreamInterruptedError",
+    "TimeoutCause",
     "TransportError",
     "TransportTimeoutError",
     "WorkflowPollTimeoutError",
@@ -329,6 +336,24 @@ class TransportError(CozeError):
 
 class TransportTimeoutError(TransportError, TimeoutError):
     """A connect, read or total timeout expired."""
+
+
+class ErrorCause(Exception):
+    """What the HTTP library or the socket reported, kept as an SDK error's ``__cause__``.
+
+    Only the original exception's class name (``type_name``) and message (``message``, any
+    known secret masked) are kept: the original objects hold the request, and the request
+    holds the ``Authorization`` header. Not a :class:`CozeError`; never raised by itself.
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        self.message = message
+
+
+class TimeoutCause(ErrorCause, TimeoutError):
+    """An :class:`ErrorCause` for a timeout (so ``isinstance(exc.__cause__, TimeoutError)``)."""
 
 
 class ResponseValidationError(CozeError):

@@ -45,6 +45,7 @@ import anyio
 import attrs
 
 from . import __about__
+from ._http import map_client_error
 from ._json import dumps, loads
 from .auth import redact
 from .config import COZE_CN_BASE_URL, check_base_url
@@ -57,7 +58,6 @@ from .errors import (
     OAuthError,
     ResponseValidationError,
     TransportError,
-    TransportTimeoutError,
     oauth_error_class_for,
 )
 
@@ -221,6 +221,7 @@ class _Endpoint:
         if bearer is not None:
             headers["Authorization"] = f"Bearer {bearer}"
         what = f"POST {path}"
+        error: TransportError | None = None
         try:
             async with session.post(
                 self.base_url + path,
@@ -232,23 +233,18 @@ class _Endpoint:
                 status = resp.status
                 logid = resp.headers.get("x-tt-logid")
                 raw = await resp.read()
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise TransportTimeoutError(
-                f"{what}: timed out connecting to {self.host}", phase="connect"
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise TransportError(
-                f"{what}: cannot connect to {self.host}: {exc.os_error}", phase="connect"
-            ) from exc
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise TransportTimeoutError(
-                f"{what}: no answer from {self.host} within {self.timeout} s", phase="headers"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise TransportError(
-                f"{what}: connection to {self.host} failed: {type(exc).__name__}: {exc}",
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # Raised below, outside this block: aiohttp's exception holds the request headers
+            # (the bearer JWT) and must not become the error's context.
+            error = map_client_error(
+                exc,
+                what=what,
+                host=self.host,
                 phase="headers",
-            ) from exc
+                secrets=(bearer, *(str(v) for v in body.values() if isinstance(v, str))),
+            )
+        if error is not None:
+            raise error
         try:
             decoded = loads(raw) if raw else None
         except ValueError:

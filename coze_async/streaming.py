@@ -17,7 +17,6 @@ Terminal rules (design.md §3):
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 import aiohttp
 
+from ._http import TRANSPORT_ERRORS, summarize
 from ._json import loads
 from ._shield import run_to_completion
 from .errors import (
@@ -48,8 +48,6 @@ __all__ = ["ChatStream", "EventStream"]
 
 E = TypeVar("E")
 S = TypeVar("S")
-
-_TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
 class EventStream(Generic[E, S]):
@@ -179,20 +177,25 @@ class EventStream(Generic[E, S]):
         if resp is None:  # closed while opening
             raise StopAsyncIteration
         try:
-            chunk = await resp.content.readany()
-        except _TRANSPORT_ERRORS as exc:
-            raise self._fail(
-                StreamInterruptedError(
-                    f"the connection failed mid-stream after {self._count()} events: "
-                    f"{type(exc).__name__}: {exc or 'timeout'}",
-                    partial=self._snapshot,
-                    logid=self._logid,
-                )
-            ) from exc
+            chunk: bytes | None = await resp.content.readany()
+        except TRANSPORT_ERRORS as exc:
+            # Raised below, outside this block: aiohttp's exception must not become the
+            # context (it may hold the request headers, the token among them).
+            chunk, failure = None, exc
         except BaseException:
             # Cancellation (or anything else) while waiting: the connection state is unknown.
             self._release()
             raise
+        if chunk is None:
+            cause = summarize(failure)
+            error = StreamInterruptedError(
+                f"the connection failed mid-stream after {self._count()} events: "
+                f"{cause if cause.message else cause.type_name + ': timeout'}",
+                partial=self._snapshot,
+                logid=self._logid,
+            )
+            error.__cause__ = cause
+            raise self._fail(error)
         if chunk:
             self._queue.extend(self._decoder.feed(chunk))
             return

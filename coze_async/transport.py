@@ -30,6 +30,7 @@ import anyio
 import attrs
 
 from . import __about__
+from ._http import map_client_error
 from ._json import dumps, loads
 from .auth import Auth
 from .config import RetryPolicy, Timeouts
@@ -41,7 +42,6 @@ from .errors import (
     RequestTooLargeError,
     ResponseValidationError,
     TransportError,
-    TransportTimeoutError,
     error_class_for,
     parse_code,
 )
@@ -401,6 +401,7 @@ class Transport:
                 data = io.BytesIO(body)
         if call.extra_headers:
             headers.update(call.extra_headers)
+        error: TransportError
         try:
             return await session.request(
                 call.method,
@@ -412,51 +413,37 @@ class Transport:
                 allow_redirects=False,
                 trace_request_ctx=permit,  # committed when the headers are written
             )
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise TransportTimeoutError(
-                f"{call.method} {call.path}: timed out connecting to {self._host} "
-                "(or waiting for a free connection in the pool)",
-                phase="connect",
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise TransportError(
-                f"{call.method} {call.path}: cannot connect to {self._host}: {exc.os_error}",
-                phase="connect",
-            ) from exc
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise TransportTimeoutError(
-                f"{call.method} {call.path}: timed out waiting for the response headers",
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # Mapped here, raised below: outside this block, so that aiohttp's exception
+            # (which holds the request headers, the token among them) is not the context.
+            error = map_client_error(
+                exc,
+                what=f"{call.method} {call.path}",
+                host=self._host,
                 phase="headers",
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise TransportError(
-                f"{call.method} {call.path}: connection failed before the response headers: "
-                f"{type(exc).__name__}: {exc}",
-                phase="headers",
-            ) from exc
+                secrets=(token,),
+            )
         finally:
             # Without the trace hook (a caller's session) or if sending failed, count the call
             # from now: later than it left, so the window errs on the safe side.
             permit.commit()
             if isinstance(data, MultipartBody):
                 data.close()  # the server has answered: the body is no longer needed
+        raise error  # outside the except block: no aiohttp exception in the chain
 
     async def _read_body(self, call: Call, resp: aiohttp.ClientResponse) -> bytes:
+        error: TransportError
         try:
             return await resp.read()
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise TransportTimeoutError(
-                f"{call.method} {call.path}: timed out reading the response body",
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = map_client_error(
+                exc,
+                what=f"{call.method} {call.path}",
+                host=self._host,
                 phase="read",
                 logid=resp.headers.get("x-tt-logid"),
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise TransportError(
-                f"{call.method} {call.path}: connection failed while reading the body: "
-                f"{type(exc).__name__}: {exc}",
-                phase="read",
-                logid=resp.headers.get("x-tt-logid"),
-            ) from exc
+            )
+        raise error  # outside the except block: no aiohttp exception in the chain
 
     async def _attempt(
         self, call: Call, body: bytes | None, permit: _Permit, token: str
