@@ -140,6 +140,8 @@ class _Permit(Protocol):
 
     def commit(self) -> None: ...
 
+    def done(self, *, traced: bool = False) -> None: ...
+
 
 class _Granted:
     """A permit already counted at grant time (limiters without reservations)."""
@@ -150,6 +152,9 @@ class _Granted:
         self.waited = waited
 
     def commit(self) -> None:
+        pass
+
+    def done(self, *, traced: bool = False) -> None:
         pass
 
 
@@ -166,7 +171,8 @@ async def _on_headers_sent(
         permit.commit()
 
 
-# Commits a call's quota reservation when its request headers are written (owned sessions).
+# Tells a call's quota reservation that its request is being written (owned sessions only:
+# ``traced`` below says whether an uncommitted reservation can have been sent).
 _QUOTA_TRACE = aiohttp.TraceConfig()
 _QUOTA_TRACE.on_request_headers_sent.append(_on_headers_sent)
 _QUOTA_TRACE.freeze()
@@ -424,9 +430,10 @@ class Transport:
                 secrets=(token,),
             )
         finally:
-            # Without the trace hook (a caller's session) or if sending failed, count the call
-            # from now: later than it left, so the window errs on the safe side.
-            permit.commit()
+            # The answer's headers are here (or the attempt failed): the server has counted
+            # the call by now, so the limiter counts it from now. Never written (no hook call
+            # on our own session): the quota and any budget charge go back.
+            permit.done(traced=self._owns_session)
             if isinstance(data, MultipartBody):
                 data.close()  # the server has answered: the body is no longer needed
         raise error  # outside the except block: no aiohttp exception in the chain
@@ -521,10 +528,10 @@ class Transport:
                     token = await self.auth.token()
                     result = await self._attempt(call, body, permit, token)
                 finally:
-                    # Normally committed when the headers were written; this also covers an
-                    # attempt that failed before sending (e.g. the auth callable raised), so a
-                    # reservation can never stay pending and eat the bucket for good.
-                    permit.commit()
+                    # Normally settled when the answer arrived; this also covers an attempt
+                    # that failed before sending (e.g. the auth callable raised: nothing was
+                    # written), so a reservation can never stay pending and eat the bucket.
+                    permit.done(traced=True)
                 return result, waited
             except (APIError, TransportError) as exc:
                 if not reauthed and token is not None and await self._reauth(exc, call, token):

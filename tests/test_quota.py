@@ -222,8 +222,8 @@ async def test_a_call_that_fails_before_sending_gives_its_quota_back(free_emu: E
     ) as client:
         with pytest.raises(RuntimeError, match="token store down"):
             await client.chat.retrieve(conversation_id="1", chat_id="2")
-        # The failed attempt is counted once (it might have been sent), never left pending:
-        # after one window the bucket serves again instead of blocking forever.
+        # The failed attempt was never written: it gives its quota back, never left pending
+        # (the bucket serves again instead of blocking forever).
         with anyio.fail_after(5), pytest.raises(BadRequestError) as info:
             await client.chat.retrieve(conversation_id="1", chat_id="2")
     assert info.value.code == 4001  # it reached the emulator: no such chat

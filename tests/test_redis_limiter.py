@@ -224,22 +224,38 @@ async def test_timeout_takes_nothing(limiter: Factory, raw: redis_asyncio.Redis)
     assert await raw.zcard(lim.key("a")) == 1
 
 
-async def test_a_reservation_is_counted_from_its_commit(
+async def test_a_reservation_is_pending_until_its_answer_then_counted_from_it(
     limiter: Factory, raw: redis_asyncio.Redis
 ) -> None:
-    # The transport reserves, sends, then commits: the grant must move to the send time, so a
-    # call delayed between grant and send is counted where the server saw it.
+    # The transport reserves, writes (commit), then gets the answer (done): until the answer
+    # the call is pending, never trimmed, and then it is counted from the answer's time.
     lim = limiter(plan=_plan(Bucket("a", 5, 5.0)), margin=0.0)
     reservation = await lim.reserve(["a"])
     assert reservation.waited == 0.0
-    [(member, granted_at)] = await raw.zrange(lim.key("a"), 0, -1, withscores=True)
-    await anyio.sleep(0.05)  # the "delay before sending" being modelled, not a wait for a result
+    assert await raw.zcard(lim.key("a")) == 0
+    [(member, _)] = await raw.zrange(lim.key("a") + ":pending", 0, -1, withscores=True)
+    [(now_s, now_us)] = [await raw.time()]
+    granted_at = now_s * 1_000_000 + now_us
     reservation.commit()
-    reservation.commit()  # idempotent
+    await anyio.sleep(0.05)  # the "wait for the answer" being modelled, not a wait for a result
+    reservation.done()
+    reservation.done()  # idempotent
     await lim.flush()
-    [(same, committed_at)] = await raw.zrange(lim.key("a"), 0, -1, withscores=True)
+    assert await raw.zcard(lim.key("a") + ":pending") == 0
+    [(same, counted_at)] = await raw.zrange(lim.key("a"), 0, -1, withscores=True)
     assert same == member
-    assert committed_at - granted_at >= 40_000  # µs on Redis's clock
+    assert counted_at - granted_at >= 40_000  # µs on Redis's clock
+
+
+async def test_a_reservation_never_written_is_given_back(
+    limiter: Factory, raw: redis_asyncio.Redis
+) -> None:
+    lim = limiter(plan=_plan(Bucket("a", 1, 5.0)), margin=0.0)
+    (await lim.reserve(["a"])).done(traced=True)  # e.g. connection refused
+    await lim.flush()
+    assert await raw.zcard(lim.key("a")) == 0
+    assert await raw.zcard(lim.key("a") + ":pending") == 0
+    assert await lim.acquire(["a"], timeout=0.5) == 0.0  # the slot is free at once
 
 
 async def test_timeout_while_queued_behind_another_task(limiter: Factory) -> None:
@@ -517,7 +533,9 @@ async def test_killed_process_leaves_no_stuck_reservation(
                 assert await worker.proc.wait() == -signal.SIGKILL
                 assert not any(line.startswith("DONE") for line in worker.lines)
                 # The dead process holds nothing: the whole next window is ours, on time.
+                await lim.flush()  # our own calls' answers have been placed in Redis
                 assert await raw.zcard(lim.key("chat")) == qps
+                assert await raw.zcard(lim.key("chat") + ":pending") == 0
                 members = await raw.zrange(lim.key("chat"), 0, -1)
                 assert not [m for m in members if m.decode().startswith(instance)]
                 with anyio.fail_after(window + 1.0):

@@ -4,6 +4,11 @@ After that Coze locks every API of the account, so the last thing a client shoul
 spend call 501. A budget counts every call sent (retries included: each reaches the server)
 in durable storage shared by every process that uses the account, and refuses a call with
 :class:`~coze_async.errors.LocalRateLimitError` before it would go over.
+
+The limiter charges a call once it has its quota, just before it is sent (so concurrent
+calls, in any process, can never overshoot), and refunds the charge when the call is then
+not written after all (connection refused, budget refusal of another bucket, cancellation).
+A call that waits for quota and times out or is cancelled is never charged.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ class CallBudget(Protocol):
     async def used(self) -> int:
         """How many calls have been counted so far."""
         ...
+
+    # Optional: ``async def refund(self) -> None`` gives one charge back (a call charged but
+    # never sent). A budget without it keeps such charges, erring on the safe side.
 
 
 class FileCallBudget:
@@ -86,13 +94,13 @@ class FileCallBudget:
             except OSError as exc:
                 raise self._error(f"cannot be read ({exc.strerror})") from None
             count = self._parse(text)
-            if add and self.limit is not None and count + add > self.limit:
+            if add > 0 and self.limit is not None and count + add > self.limit:
                 raise LocalRateLimitError(
                     f"lifetime call budget used up: {count} of {self.limit} calls made "
                     f"(counted in {self.path}); Coze locks the account's API after that"
                 )
             if add:
-                count += add
+                count = max(0, count + add)
                 f.seek(0)
                 f.truncate()
                 f.write(json.dumps({"calls": count}))
@@ -107,6 +115,10 @@ class FileCallBudget:
     async def used(self) -> int:
         """Calls counted so far."""
         return await anyio.to_thread.run_sync(self._update, 0)
+
+    async def refund(self) -> None:
+        """Give back one charge, for a call that was charged but never sent."""
+        await anyio.to_thread.run_sync(self._update, -1)
 
     def __repr__(self) -> str:
         return f"FileCallBudget({str(self.path)!r}, limit={self.limit})"

@@ -1,18 +1,24 @@
 """The in-process quota limiter: strict sliding windows, multi-bucket, FIFO, cancellation-safe.
 
-Algorithm: each bucket keeps the times of its last ``limit`` grants (a sliding log). A grant
-at time ``t`` is allowed when fewer than ``limit`` grants happened in ``(t - period, t]``,
-i.e. when ``t >= oldest_of_the_last_limit + period``. This is exact: no window of length
-``period`` ever holds more than ``limit`` grants, which a token bucket cannot promise (a full
-bucket plus its refill lets ``burst + rate * period`` through). ``margin`` widens every window
-a little, so that requests that leave together but reach the server with different network
-delays are still inside the server's window.
+Algorithm: each bucket keeps the times of its last ``limit`` counted calls (a sliding log).
+A grant at time ``t`` is allowed when fewer than ``limit`` calls are counted in
+``(t - period, t]``. This is exact: no window of length ``period`` ever holds more than
+``limit`` calls, which a token bucket cannot promise (a full bucket plus its refill lets
+``burst + rate * period`` through). ``margin`` widens every window a little more.
 
-A call is counted from the moment its request is written (the transport reserves quota,
-then commits the reservation from aiohttp's "headers sent" hook), not from the moment it was
-granted: a call that waited for a pooled connection or a stalled event loop after its grant
-would otherwise reach the server later than the limiter thinks. Until it is committed a
-reserved call counts as inside the window.
+When is a call counted? The server counts it when it arrives, and that moment is only known
+to lie between the write of the request and the arrival of its answer: under a burst the
+server may take hundreds of milliseconds to get to a request, longer than any fixed margin
+(issue 12, item 9). So the transport reserves quota, tells the reservation when the request
+is written (aiohttp's "headers sent" hook) and again when the answer's headers arrive or the
+attempt fails; the call is counted from the answer, the latest moment the server can have
+counted it. Until then it counts as inside the window. Whatever the delays, no window of the
+server then holds more than ``limit`` calls (a call that leaves the server's window leaves
+ours no earlier); what that costs is the time from the server's count to the answer, about
+one round trip per window. A call whose answer takes longer than :data:`SETTLE_AFTER`
+after its write (a synchronous workflow run, a large upload) is counted from that moment, so
+a long call does not hold its slot until it ends. A call never written (connection refused)
+gives its slot back.
 
 A call that needs several buckets (a chat needs the chat QPS bucket and the model RPM bucket)
 takes one token from each at the same instant or waits for all of them. Waiters queue in each
@@ -23,13 +29,19 @@ retrieve, which needs only the chat QPS bucket, does not wait a minute behind ch
 for the model RPM window). Calls with the same needs are always served in arrival order, and
 no waiter can starve. A cancelled (or timed-out) waiter leaves its queues having taken
 nothing, and the waiters behind it move up.
+
+A lifetime :class:`~coze_async.ratelimit.CallBudget` is charged once a call has its quota,
+before it is sent, and refunded if the call is then never written: calls that time out or
+are cancelled in the wait, or fail to connect, cost nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 
@@ -38,51 +50,123 @@ from .budget import CallBudget
 from .clock import Clock, LoopClock
 from .plans import Plan
 
-__all__ = ["Limiter", "Reservation"]
+__all__ = ["SETTLE_AFTER", "Limiter", "Reservation"]
 
 logger = logging.getLogger("coze_async.ratelimit")
 
+#: Seconds after its request was written by which the server has surely counted a call: a
+#: call whose answer takes longer is counted from this moment instead of from its answer.
+SETTLE_AFTER = 1.0
+
+_INF = float("inf")
+
+
+class _Held:
+    """A written call of one bucket, not answered yet: counted as arriving by ``until``."""
+
+    __slots__ = ("alive", "until")
+
+    def __init__(self, until: float) -> None:
+        self.until = until
+        self.alive = True
+
 
 class _Bucket:
-    __slots__ = ("limit", "name", "paused_until", "pending", "period", "queue", "stamps", "window")
+    __slots__ = (
+        "limit",
+        "live",
+        "name",
+        "paused_until",
+        "period",
+        "queue",
+        "stamps",
+        "unwritten",
+        "window",
+        "written",
+    )
 
     def __init__(self, name: str, limit: int, period: float, margin: float) -> None:
         self.name = name
         self.limit = limit
         self.period = period
-        self.window = period * (1.0 + margin)  # the period widened by the jitter margin
-        # Times of the calls counted in the window, oldest first (appended at "now", so
-        # sorted); trimmed lazily.
+        self.window = period * (1.0 + margin)  # the period widened by the margin
+        # Times the calls were counted from, oldest first; trimmed lazily.
         self.stamps: deque[float] = deque()
-        # Granted calls whose send time is not known yet: they count as inside the window.
-        self.pending = 0
+        # Granted calls not written yet: inside the window for as long as that lasts.
+        self.unwritten = 0
+        # Written calls waiting for their answer, in write order (so by ``until``); ``live``
+        # of them still count (the others were answered or have left the window).
+        self.written: deque[_Held] = deque()
+        self.live = 0
         self.queue: deque[_Waiter] = deque()
         self.paused_until = float("-inf")
 
-    def ready_at(self, now: float) -> float:
-        """When the next grant may happen; ``inf`` when only a pending call's commit can tell."""
+    def count(self) -> int:
+        """Calls counted in the window or not placed yet (untrimmed)."""
+        return self.unwritten + self.live + len(self.stamps)
+
+    def trim(self, now: float) -> None:
+        """Forget the calls that have left the window."""
         stamps = self.stamps
         window = self.window
         while stamps and stamps[0] + window <= now:
             stamps.popleft()
-        excess = self.pending + len(stamps) - self.limit
+        written = self.written
+        while written and (not written[0].alive or written[0].until + window <= now):
+            held = written.popleft()
+            if held.alive:  # unanswered for so long that it counts from `until`, now gone
+                held.alive = False
+                self.live -= 1
+
+    def _free_at(self, k: int) -> float:
+        # When the (k+1)-th earliest counted call leaves the window: stamps leave at
+        # stamp + window, unanswered written calls at until + window at the latest, unwritten
+        # ones at an unknown time (inf: only their progress can tell, and it wakes us).
+        stamps = self.stamps
+        if k >= len(stamps) + self.live:
+            return _INF
+        held = (h.until for h in self.written if h.alive)
+        nxt = next(held, _INF)
+        i = 0
+        value = _INF
+        n = len(stamps)
+        for _ in range(k + 1):
+            s = stamps[i] if i < n else _INF
+            if s <= nxt:
+                value = s
+                i += 1
+            else:
+                value = nxt
+                nxt = next(held, _INF)
+        return value + self.window
+
+    def ready_at(self, now: float) -> float:
+        """When the next grant may happen; ``inf`` when only a pending call can tell."""
+        self.trim(now)
+        excess = self.count() - self.limit
         t = self.paused_until
         if excess >= 0:
-            # Room comes back when the (excess+1)-th oldest counted call leaves the window.
-            t = max(t, stamps[excess] + window) if excess < len(stamps) else _INF
+            t = max(t, self._free_at(excess))
         return t
 
     def ready_after_grant(self) -> float:
-        """:meth:`ready_at` as it would be after one more grant now (stamps already trimmed)."""
-        stamps = self.stamps
-        excess = self.pending + 1 + len(stamps) - self.limit
+        """:meth:`ready_at` as it would be after one more grant now (already trimmed)."""
+        excess = self.count() + 1 - self.limit
         t = self.paused_until
         if excess >= 0:
-            t = max(t, stamps[excess] + self.window) if excess < len(stamps) else _INF
+            t = max(t, self._free_at(excess))
         return t
 
+    def add_stamp(self, t: float) -> None:
+        stamps = self.stamps
+        if not stamps or stamps[-1] <= t:
+            stamps.append(t)
+        else:  # counted from before the latest stamps (a long call): keep the log sorted
+            stamps.insert(bisect.bisect_right(stamps, t), t)
 
-_INF = float("inf")
+    def wake(self) -> None:
+        if self.queue:
+            self.queue[0].event.set()
 
 
 class _Waiter:
@@ -93,59 +177,115 @@ class _Waiter:
         self.event = anyio.Event()
 
 
-class Reservation:
-    """Quota taken for one call whose send time is not known yet.
+_RESERVED, _WRITTEN, _DONE = 0, 1, 2
 
-    The transport reserves before sending and calls :meth:`commit` the moment the request
-    has been written (or, failing a hook for that, when the answer arrives): the call is then
-    counted in the window from that moment. Until then it counts as "in the window now", so
-    a call that waited for a pooled connection or a busy event loop after being granted is
-    still counted where the server will see it.
+
+class Reservation:
+    """Quota taken for one call whose arrival at the server is not known yet.
+
+    The transport calls :meth:`commit` the moment the request is written and :meth:`done`
+    when its answer's headers arrive or the attempt fails. Until then the call counts as
+    inside the window; after :meth:`done` it is counted from the answer (the latest moment
+    the server can have counted it), or from :data:`SETTLE_AFTER` after the write if the
+    answer took longer. A call that was never written gives its quota (and its lifetime
+    budget charge) back.
     """
 
-    __slots__ = ("_buckets", "_limiter", "waited")
+    __slots__ = ("_buckets", "_charged", "_held", "_limiter", "_state", "waited")
 
     def __init__(self, limiter: Limiter, buckets: tuple[_Bucket, ...], waited: float) -> None:
         self._limiter = limiter
         self._buckets = buckets
+        self._held: tuple[_Held, ...] = ()
+        self._state = _RESERVED
+        self._charged = False
         #: Seconds the call waited for the quota.
         self.waited = waited
 
     def commit(self) -> None:
-        """Count the call as sent now. Idempotent."""
-        buckets, self._buckets = self._buckets, ()
-        if buckets:
-            now = self._limiter._now()
-            for b in buckets:
-                b.pending -= 1
-                b.stamps.append(now)
-                if b.queue:
-                    b.queue[0].event.set()
+        """The request is being written now. Idempotent."""
+        if self._state != _RESERVED:
+            return
+        self._state = _WRITTEN
+        until = self._limiter._now() + self._limiter.settle_after
+        held = []
+        for b in self._buckets:
+            b.unwritten -= 1
+            h = _Held(until)
+            b.written.append(h)
+            b.live += 1
+            held.append(h)
+            b.wake()  # its leaving time is known now: waiters may look again
+        self._held = tuple(held)
+
+    def done(self, *, traced: bool = False) -> None:
+        """The answer's headers arrived, or the attempt ended. Idempotent.
+
+        ``traced``: :meth:`commit` would have been called had the request been written (the
+        transport's own session has the hook), so an uncommitted call was never sent and
+        gives its quota and budget charge back. Otherwise an uncommitted call may have been
+        sent and is counted from now.
+        """
+        state, self._state = self._state, _DONE
+        if state == _DONE:
+            return
+        now = self._limiter._now()
+        if state == _RESERVED:
+            for b in self._buckets:
+                b.unwritten -= 1
+                if not traced:
+                    b.add_stamp(now)
+                b.wake()
+            if traced and self._charged:
+                self._charged = False
+                self._limiter._refund()
+            return
+        for b, h in zip(self._buckets, self._held, strict=True):
+            if h.alive:
+                h.alive = False
+                b.live -= 1
+                t = min(now, h.until)
+                if t + b.window > now:
+                    b.add_stamp(t)
+            b.wake()
+
+    def release(self) -> None:
+        """Give the quota and the budget charge back: the call will not be sent."""
+        if self._state == _RESERVED:
+            self.done(traced=True)
 
 
 class Limiter:
     """Client-side enforcement of a :class:`Plan`'s limits, for all tasks of one process.
 
     ``acquire(["chat", "model_rpm"])`` returns once a token of each named bucket is taken,
-    with the seconds it waited. ``margin`` is the fraction of each bucket's period added to
-    its window (default 5 %: 50 ms on a 1 s QPS window), to absorb network jitter between
-    this client and the server's own window. ``clock`` is injectable for tests. ``budget``
-    (e.g. :class:`FileCallBudget`) counts every call against a lifetime allowance (the free
-    plan's 500 calls) and refuses calls before the account would be locked.
+    with the seconds it waited; :meth:`reserve` is what the transport uses, counting each
+    call from its answer (see the module docstring). ``margin`` is the fraction of each
+    bucket's period added to its window (default 1 %: 10 ms on a 1 s QPS window), slack for
+    a server whose clock or window edges differ slightly from ours; the network's delays
+    need no margin. ``settle_after`` is :data:`SETTLE_AFTER`. ``clock`` is injectable for
+    tests. ``budget`` (e.g. :class:`FileCallBudget`) counts every call sent against a
+    lifetime allowance (the free plan's 500 calls) and refuses calls before the account
+    would be locked.
     """
 
     def __init__(
         self,
         plan: Plan | None = None,
         *,
-        margin: float = 0.05,
+        margin: float = 0.01,
         clock: Clock | None = None,
         budget: CallBudget | None = None,
+        settle_after: float = SETTLE_AFTER,
     ) -> None:
         if margin < 0:
             raise InvalidArgumentError("margin must be >= 0")
+        if not settle_after > 0:
+            raise InvalidArgumentError("settle_after must be > 0")
         self.budget = budget
         self.margin = margin
+        self.settle_after = settle_after
+        self._refunds: set[asyncio.Task[None]] = set()
         self.clock: Clock = clock or LoopClock()
         self._now = self.clock.now
         self.plan: Plan | None = None
@@ -185,7 +325,9 @@ class Limiter:
         the tokens cannot be had within ``timeout`` seconds (nothing is taken then).
         """
         if self.budget is not None:
-            await self.budget.charge()  # refuses before anything waits or is sent
+            reservation = await self.reserve(names, timeout=timeout)
+            reservation.done()  # counted from now, as acquire promises
+            return reservation.waited
         try:  # _buckets_for, inlined: this is the per-call hot path
             buckets = self._resolved[names]  # type: ignore[index]
         except (KeyError, TypeError):
@@ -195,46 +337,86 @@ class Limiter:
         now = self._now()
         # Fast path: nobody queued and every bucket has room now.
         for b in buckets:
-            if (
-                b.queue
-                or b.paused_until > now
-                or (b.pending + len(b.stamps) >= b.limit and b.ready_at(now) > now)
-            ):
+            if b.queue or b.paused_until > now or (b.count() >= b.limit and b.ready_at(now) > now):
                 break
         else:
             for b in buckets:
                 b.stamps.append(now)
             return 0.0
         waited = await self._wait(buckets, now, timeout)
-        Reservation(self, buckets, waited).commit()
+        Reservation(self, buckets, waited).done()
         return waited
 
     async def reserve(self, names: Sequence[str], *, timeout: float | None = None) -> Reservation:
-        """Like :meth:`acquire`, but the call is counted from :meth:`Reservation.commit`."""
-        if self.budget is not None:
-            await self.budget.charge()
+        """Like :meth:`acquire`, but the call is placed by :meth:`Reservation.commit` (the
+        request is written) and :meth:`Reservation.done` (its answer arrived).
+
+        With a budget, the call is charged once it has its quota; a refusal (or a budget
+        error) gives the quota back and raises.
+        """
         buckets = self._buckets_for(names)
-        if not buckets:
-            return Reservation(self, (), 0.0)
         now = self._now()
+        waited = 0.0
         for b in buckets:
-            if (
-                b.queue
-                or b.paused_until > now
-                or (b.pending + len(b.stamps) >= b.limit and b.ready_at(now) > now)
-            ):
+            if b.queue or b.paused_until > now or (b.count() >= b.limit and b.ready_at(now) > now):
                 waited = await self._wait(buckets, now, timeout)
                 break
         else:
             for b in buckets:
-                b.pending += 1
-            return Reservation(self, buckets, 0.0)
-        return Reservation(self, buckets, waited)
+                b.unwritten += 1
+        reservation = Reservation(self, buckets, waited)
+        if self.budget is not None:
+            try:
+                await self._charge(self.budget)
+            except BaseException:
+                reservation.done(traced=True)  # not sent: the quota goes back
+                raise
+            reservation._charged = True
+        return reservation
+
+    async def _charge(self, budget: CallBudget) -> None:
+        # In a task of its own: a caller cancelled while the charge runs (file locking in a
+        # worker thread) must not leave a charge for a call that is never sent.
+        task = asyncio.ensure_future(budget.charge())
+        try:
+            await asyncio.shield(task)
+        except BaseException:
+            if task.done():
+                if not task.cancelled() and task.exception() is None:
+                    self._refund()
+            else:
+                task.add_done_callback(self._refund_if_charged)
+            raise
+
+    def _refund_if_charged(self, task: asyncio.Future[int]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self._refund()
+
+    def _refund(self) -> None:
+        """Give one budget charge back, in the background (the caller is in a finally)."""
+        budget = self.budget
+        refund = getattr(budget, "refund", None)
+        if refund is None:
+            return  # a budget that cannot refund keeps the charge: it errs on the safe side
+        task = asyncio.get_running_loop().create_task(self._run_refund(refund))
+        self._refunds.add(task)
+        task.add_done_callback(self._refunds.discard)
+
+    async def _run_refund(self, refund: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await refund()
+        except Exception as exc:  # the call stays counted: the safe side
+            logger.warning("could not refund a lifetime budget charge (%s)", exc)
+
+    async def flush(self) -> None:
+        """Wait until the budget refunds of unsent calls have been written."""
+        while self._refunds:
+            await asyncio.gather(*self._refunds, return_exceptions=True)
 
     async def _wait(
         self, buckets: tuple[_Bucket, ...], start: float, timeout: float | None
     ) -> float:
-        # Returns with one token of each bucket held as pending (the caller commits it).
+        # Returns with one token of each bucket held as unwritten (the caller places it).
         waiter = _Waiter(buckets)
         for b in buckets:
             b.queue.append(waiter)
@@ -248,7 +430,7 @@ class Limiter:
                     ready = max(b.ready_at(now) for b in buckets)
                     if ready <= now:
                         for b in buckets:
-                            b.pending += 1
+                            b.unwritten += 1
                         waited = now - start
                         logger.debug("waited %.3fs for %s", waited, names)
                         return waited
@@ -263,7 +445,7 @@ class Limiter:
                     ok, retry_at = self._can_backfill(waiter, now)
                     if ok:
                         for b in buckets:
-                            b.pending += 1
+                            b.unwritten += 1
                         waited = now - start
                         logger.debug("waited %.3fs for %s (ahead of blocked calls)", waited, names)
                         return waited
@@ -352,4 +534,6 @@ class Limiter:
         return len({id(w) for b in self._buckets.values() for w in b.queue})
 
     async def aclose(self) -> None:
-        """Nothing to release for the in-process limiter (kept for a common interface)."""
+        """Finish the budget refunds still being written (nothing else to release)."""
+        with anyio.move_on_after(5, shield=True):
+            await self.flush()

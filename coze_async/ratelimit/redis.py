@@ -4,17 +4,26 @@
 every process and host that uses the same Redis (and ``account``) inside one plan together.
 
 Algorithm: the same strict sliding log as :class:`~coze_async.ratelimit.Limiter`, kept in
-Redis. Each bucket is a sorted set of grant times (µs); a grant at ``t`` is allowed when fewer
-than ``limit`` grants lie in ``(t - window, t]`` (``window = period * (1 + margin)``), so no
-window of length ``period`` ever holds more than ``limit`` grants. Every acquire attempt is
-one Lua script (EVALSHA) that reads Redis's own clock (``TIME``: the hosts' clocks never
-matter), trims old grants, and either records one grant in every bucket at the same instant
-or answers how long to wait until all of them have room. A pause after a server rejection is
-a ``<bucket>:pause`` key that the script honours, so it holds back the whole fleet.
+Redis. Each bucket is a sorted set of the times calls are counted from (µs) and a sorted set
+``<bucket>:pending`` of granted calls not placed yet (member -> the latest time the call can
+count from). A grant is allowed when fewer than ``limit`` calls are counted in the window
+``(t - window, t]`` (``window = period * (1 + margin)``) or pending, so no window of length
+``period`` ever holds more than ``limit`` calls. Every acquire attempt is one Lua script
+(EVALSHA) that reads Redis's own clock (``TIME``: the hosts' clocks never matter), trims old
+calls, and either records one grant in every bucket at the same instant or answers how long
+to wait until all of them have room. A pause after a server rejection is a ``<bucket>:pause``
+key that the script honours, so it holds back the whole fleet.
 
-No reservation is ever held between attempts: a waiting task sleeps the wait the script
-answered and asks again. That is why a cancelled task takes nothing and a killed process
-leaves nothing stuck (its past grants age out of the window like anybody's).
+As in the in-process limiter, a reserved call is pending until its answer arrives (the
+latest moment the server can have counted it) and is then counted from that moment, on
+Redis's clock; background writes, off the call's path, tell Redis when the request was
+written and when it was answered. A pending call is never trimmed away, however long its
+send is delayed (a busy connection pool). It counts from :data:`SETTLE_AFTER` after its write
+if its answer takes longer, and from :data:`UNWRITTEN_HOLD` after its grant if it is never
+written nor given back (its process was killed), so nothing stays stuck.
+
+No reservation is held while waiting: a waiting task sleeps the wait the script answered and
+asks again. That is why a cancelled waiter takes nothing.
 
 Within one process, the tasks that need the same buckets queue on one FIFO lock, so they are
 served in arrival order and the process has at most one script in flight per bucket set while
@@ -45,7 +54,7 @@ from ..errors import (
     LocalRateLimitError,
     MissingExtraError,
 )
-from .limiter import Limiter
+from .limiter import SETTLE_AFTER, Limiter
 from .plans import Plan
 
 if TYPE_CHECKING:
@@ -61,39 +70,76 @@ logger = logging.getLogger("coze_async.ratelimit")
 #: not one per call).
 RECHECK_AFTER = 5.0
 
-# KEYS: for each bucket, its log (sorted set: member -> grant time in µs) then its pause key.
-# ARGV[1]: this attempt's unique member; then for each bucket: limit, window (µs).
-# Returns 0 when one grant was recorded in every bucket at the same instant, else the µs to
-# wait until every bucket has room (and is not paused).
+#: How long a reserved call that is never written nor given back (its process was killed)
+#: stays pending before it counts from then and ages out like any call.
+UNWRITTEN_HOLD = 60.0
+
+# KEYS: for each bucket, its log (member -> time counted from, µs), its pause key and its
+# pending set (member -> latest time the call can count from, µs).
+# ARGV[1]: this attempt's unique member; ARGV[2]: "1" to reserve (pending), "0" to count now;
+# ARGV[3]: how long an unwritten reservation may stay pending (µs); then for each bucket:
+# limit, window (µs). Returns 0 when one grant was recorded in every bucket at the same
+# instant, else the µs to wait before asking again.
 _ACQUIRE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local n = #KEYS / 2
+local n = #KEYS / 3
+local member = ARGV[1]
+local hold = tonumber(ARGV[3])
 -- redis-py resends a command after a dropped connection: the same member must not take twice.
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if redis.call('ZSCORE', KEYS[1], member) or redis.call('ZSCORE', KEYS[3], member) then
+  return 0
+end
 local wait = 0
 for i = 1, n do
-  local log = KEYS[2 * i - 1]
-  local limit = tonumber(ARGV[2 * i])
-  local window = tonumber(ARGV[2 * i + 1])
-  local paused = tonumber(redis.call('GET', KEYS[2 * i]) or 0)
+  local log = KEYS[3 * i - 2]
+  local pending = KEYS[3 * i]
+  local limit = tonumber(ARGV[2 * i + 2])
+  local window = tonumber(ARGV[2 * i + 3])
+  local paused = tonumber(redis.call('GET', KEYS[3 * i - 1]) or 0)
   if paused - now > wait then wait = paused - now end
-  -- A grant at g is inside the window (now - window, now] unless g <= now - window.
+  -- A pending call past its latest time counts from that time, like any call.
+  local due = redis.call('ZRANGEBYSCORE', pending, '-inf', now, 'WITHSCORES')
+  for j = 1, #due, 2 do
+    redis.call('ZREM', pending, due[j])
+    if tonumber(due[j + 1]) > now - window then
+      redis.call('ZADD', log, due[j + 1], due[j])
+    end
+  end
+  -- A call counted from c is inside the window (now - window, now] unless c <= now - window.
   redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
-  local count = redis.call('ZCARD', log)
+  local count = redis.call('ZCARD', log) + redis.call('ZCARD', pending)
   if count >= limit then
-    -- The oldest of the last `limit` grants must leave the window first.
-    local oldest = redis.call('ZRANGE', log, count - limit, count - limit, 'WITHSCORES')
-    local ready = tonumber(oldest[2]) + window - now
+    -- Room comes back when the (k+1)-th earliest of them leaves the window.
+    local k = count - limit
+    local a = redis.call('ZRANGE', log, 0, k, 'WITHSCORES')
+    local b = redis.call('ZRANGE', pending, 0, k, 'WITHSCORES')
+    local ia, ib, at, from_pending = 2, 2, 0, false
+    for _ = 0, k do
+      local sa = tonumber(a[ia] or math.huge)
+      local sb = tonumber(b[ib] or math.huge)
+      if sa <= sb then at, from_pending, ia = sa, false, ia + 2
+      else at, from_pending, ib = sb, true, ib + 2 end
+    end
+    local ready = at + window - now
+    -- A pending call's answer may place it sooner than its latest time: look again soon.
+    if from_pending and ready > window / 10 then ready = math.floor(window / 10) + 1 end
     if ready > wait then wait = ready end
   end
 end
-if wait > 0 then return wait end
+if wait > 0 then return math.floor(wait) + 1 end
 for i = 1, n do
-  local log = KEYS[2 * i - 1]
-  redis.call('ZADD', log, now, ARGV[1])
-  -- Idle accounts leave nothing behind: the log outlives its newest grant by 1 s only.
-  redis.call('PEXPIRE', log, math.floor(tonumber(ARGV[2 * i + 1]) / 1000) + 1000)
+  local log = KEYS[3 * i - 2]
+  local window = tonumber(ARGV[2 * i + 3])
+  local ttl = math.floor((window + hold) / 1000) + 1000
+  if ARGV[2] == '1' then
+    redis.call('ZADD', KEYS[3 * i], now + hold, member)
+    redis.call('PEXPIRE', KEYS[3 * i], ttl)
+  else
+    redis.call('ZADD', log, now, member)
+  end
+  -- Idle accounts leave nothing behind: the keys outlive their newest call by 1 s only.
+  redis.call('PEXPIRE', log, ttl)
 end
 return 0
 """
@@ -113,20 +159,45 @@ end
 return 0
 """
 
-# KEYS: bucket logs. ARGV[1]: the member of an attempt whose caller was cancelled mid-call.
+# KEYS: bucket logs and pending sets. ARGV[1]: the member of a grant to take back (its caller
+# was cancelled mid-attempt, or the call was never written).
 _RELEASE_LUA = """
 for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 return 0
 """
 
 
-# KEYS: bucket logs. ARGV[1]: the member of a reserved call whose request has now been sent.
-# Moves the grant to Redis's "now" (ZADD XX: only if it is still there), so a call that was
-# delayed between its grant and its send is counted where the server saw it.
-_COMMIT_LUA = """
+# KEYS: pending sets. ARGV[1]: the member of a reserved call whose request is being written;
+# ARGV[2]: SETTLE_AFTER (µs). The call now counts from SETTLE_AFTER after this moment at the
+# latest (XX: only while it is still pending).
+_WRITTEN_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', now, ARGV[1]) end
+for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', now + tonumber(ARGV[2]), ARGV[1]) end
+return 0
+"""
+
+
+# KEYS: for each bucket, its log then its pending set. ARGV[1]: the member of a reserved call
+# whose answer has arrived (or whose attempt ended); then each bucket's window (µs). The call
+# is counted from now, or from its latest time if that came first.
+_DONE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+for i = 1, #KEYS / 2 do
+  local log = KEYS[2 * i - 1]
+  local pending = KEYS[2 * i]
+  local latest = redis.call('ZSCORE', pending, ARGV[1])
+  if latest then
+    redis.call('ZREM', pending, ARGV[1])
+    local at = math.min(now, tonumber(latest))
+    local window = tonumber(ARGV[i + 1])
+    if at > now - window then
+      redis.call('ZADD', log, at, ARGV[1])
+      redis.call('PEXPIRE', log, math.floor(window / 1000) + 1000)
+    end
+  end
+end
 return 0
 """
 
@@ -144,45 +215,84 @@ class _Script:
 _ACQUIRE = _Script(_ACQUIRE_LUA)
 _PAUSE = _Script(_PAUSE_LUA)
 _RELEASE = _Script(_RELEASE_LUA)
-_COMMIT = _Script(_COMMIT_LUA)
+_WRITTEN = _Script(_WRITTEN_LUA)
+_DONE = _Script(_DONE_LUA)
 
 
 class RedisReservation:
-    """A grant taken in Redis whose send time is not known yet (see ``Limiter.reserve``).
+    """A grant pending in Redis until its call's answer arrives (see ``Limiter.reserve``).
 
-    :meth:`commit` moves the grant to the moment the request was written, on Redis's clock,
-    in a background write (the send is not delayed by a round trip).
+    :meth:`commit` (the request is being written) and :meth:`done` (its answer arrived) are
+    background writes on Redis's clock: the send is never delayed by a round trip.
     """
 
-    __slots__ = ("_limiter", "_log_keys", "_member", "waited")
+    __slots__ = ("_limiter", "_member", "_spec", "_written", "waited")
 
     def __init__(
-        self, limiter: RedisLimiter, log_keys: list[bytes], member: str | None, waited: float
+        self, limiter: RedisLimiter, spec: _Spec | None, member: str | None, waited: float
     ) -> None:
         self._limiter = limiter
-        self._log_keys = log_keys
+        self._spec = spec
         self._member = member
+        self._written = False
         #: Seconds the call waited for the quota.
         self.waited = waited
 
     def commit(self) -> None:
-        """Count the call as sent now. Idempotent."""
+        """The request is being written now. Idempotent."""
+        if self._member is None or self._written:
+            return
+        self._written = True
+        assert self._spec is not None
+        lim = self._limiter
+        lim._spawn(lim._remote(_WRITTEN, self._spec.pending_keys, [self._member, lim._settle_us]))
+
+    def done(self, *, traced: bool = False) -> None:
+        """The answer arrived or the attempt ended (see ``Reservation.done``). Idempotent."""
         member, self._member = self._member, None
-        if member is not None:
-            self._limiter._spawn(self._limiter._commit_remote(self._log_keys, member))
+        if member is None:
+            return
+        assert self._spec is not None
+        lim = self._limiter
+        if traced and not self._written:
+            lim._spawn(lim._release(self._spec.log_keys + self._spec.pending_keys, member))
+        else:
+            spec = self._spec
+            lim._spawn(lim._remote(_DONE, spec.done_keys, [member, *spec.windows]))
+
+    def release(self) -> None:
+        """Give the grant back: the call will not be sent."""
+        if not self._written:
+            self.done(traced=True)
 
 
 class _Spec:
     """Everything one bucket set needs per attempt, computed once."""
 
-    __slots__ = ("args", "keys", "lock", "lock_key", "log_keys", "names", "pause_keys")
+    __slots__ = (
+        "args",
+        "done_keys",
+        "keys",
+        "lock",
+        "lock_key",
+        "log_keys",
+        "names",
+        "pause_keys",
+        "pending_keys",
+        "windows",
+    )
 
     def __init__(self, names: tuple[str, ...], keys: list[bytes], args: list[bytes]) -> None:
         self.names = names
         self.keys = keys
         self.args = args
-        self.log_keys = keys[0::2]
-        self.pause_keys = keys[1::2]
+        self.log_keys = keys[0::3]
+        self.pause_keys = keys[1::3]
+        self.pending_keys = keys[2::3]
+        self.done_keys = [
+            k for pair in zip(self.log_keys, self.pending_keys, strict=True) for k in pair
+        ]
+        self.windows = args[1::2]
         self.lock_key = tuple(sorted(names))
         # Made on first acquire, inside the event loop (pause() may run outside one).
         self.lock: anyio.Lock | None = None
@@ -296,6 +406,8 @@ class RedisLimiter:
         self._pid = -1
         self._member_prefix = ""
         self._seq = itertools.count()
+        self._settle_us = b"%d" % round(SETTLE_AFTER * 1_000_000)
+        self._hold_us = b"%d" % round(UNWRITTEN_HOLD * 1_000_000)
         if plan is not None:
             self.bind(plan)
 
@@ -315,7 +427,7 @@ class RedisLimiter:
         self._local = Limiter(plan, margin=self.margin) if self.on_unavailable == "local" else None
 
     def key(self, bucket: str) -> str:
-        """The Redis key of ``bucket``'s grant log (its pause key adds ``:pause``)."""
+        """The Redis key of ``bucket``'s log (``:pause`` and ``:pending`` keys add a suffix)."""
         return f"{self.prefix}{{{self.account}}}:{bucket}"
 
     def _spec(self, names: tuple[str, ...]) -> _Spec | None:
@@ -329,7 +441,7 @@ class RedisLimiter:
             for name in known:
                 log = self.key(name).encode()
                 limit, window_us = table[name]
-                keys += (log, log + b":pause")
+                keys += (log, log + b":pause", log + b":pending")
                 args += (b"%d" % limit, b"%d" % window_us)
             spec = _Spec(known, keys, args)
         self._specs[names] = spec
@@ -360,18 +472,19 @@ class RedisLimiter:
         :class:`~coze_async.errors.LimiterUnavailableError` when Redis cannot be reached and
         ``on_unavailable="fail"``.
         """
-        waited, _, _ = await self._take(names, timeout)
+        waited, _, _ = await self._take(names, timeout, reserve=False)
         return waited
 
     async def reserve(
         self, names: Sequence[str], *, timeout: float | None = None
     ) -> RedisReservation:
-        """Like :meth:`acquire`; the grant is moved to :meth:`RedisReservation.commit` time."""
-        waited, member, spec = await self._take(names, timeout)
-        return RedisReservation(self, spec.log_keys if spec else [], member, waited)
+        """Like :meth:`acquire`, but the grant stays pending until :meth:`RedisReservation.done`
+        (the answer arrived) and is counted from then."""
+        waited, member, spec = await self._take(names, timeout, reserve=True)
+        return RedisReservation(self, spec, member, waited)
 
     async def _take(
-        self, names: Sequence[str], timeout: float | None
+        self, names: Sequence[str], timeout: float | None, *, reserve: bool
     ) -> tuple[float, str | None, _Spec | None]:
         # (seconds waited, the Redis member granted or None, the bucket set)
         key = names if isinstance(names, tuple) else tuple(names)
@@ -398,7 +511,7 @@ class RedisLimiter:
                 await self._queue(lock, spec, deadline, timeout)
                 queued = True
             try:
-                member, slept = await self._acquire_redis(spec, deadline, timeout)
+                member, slept = await self._acquire_redis(spec, deadline, timeout, reserve)
             finally:
                 lock.release()
             granted = member is not None
@@ -426,7 +539,7 @@ class RedisLimiter:
             )
 
     async def _acquire_redis(
-        self, spec: _Spec, deadline: float, timeout: float | None
+        self, spec: _Spec, deadline: float, timeout: float | None, reserve: bool
     ) -> tuple[str | None, bool]:
         """Ask Redis until granted: (the member granted, slept). No member means: go local."""
         slept = False
@@ -442,11 +555,12 @@ class RedisLimiter:
             else:
                 member = self._member()
                 try:
-                    wait_us = await self._call(_ACQUIRE, spec.keys, [member, *spec.args])
+                    args = [member, b"1" if reserve else b"0", self._hold_us, *spec.args]
+                    wait_us = await self._call(_ACQUIRE, spec.keys, args)
                 except anyio.get_cancelled_exc_class():
                     # The script may have run and granted before the cancellation reached
                     # us: give that grant back, so a cancelled call takes nothing.
-                    self._spawn(self._release(spec.log_keys, member))
+                    self._spawn(self._release(spec.log_keys + spec.pending_keys, member))
                     raise
                 except self._unavailable as exc:
                     self._unreachable(exc)  # raises unless on_unavailable="local"
@@ -530,12 +644,12 @@ class RedisLimiter:
                 type(exc).__name__,
             )
 
-    async def _commit_remote(self, log_keys: list[bytes], member: str) -> None:
+    async def _remote(self, script: _Script, keys: list[bytes], args: list[Any]) -> None:
         try:
-            await self._call(_COMMIT, log_keys, [member])
+            await self._call(script, keys, args)
         except self._unavailable:
-            # The grant stays counted from its grant time (the margin covers the usual gap).
-            logger.debug("could not move a grant to its send time (kept at grant time)")
+            # The call stays pending until its latest time: counted late, the safe side.
+            logger.debug("could not place a pending call (it counts until its latest time)")
 
     async def _release(self, log_keys: list[bytes], member: str) -> None:
         try:
