@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ._json import HAS_ORJSON, dumps
 from .errors import InvalidArgumentError
 
 __all__ = [
@@ -103,70 +104,131 @@ def check_number(name: str, value: object, *, positive: bool = False) -> float:
 class _NotJSON(Exception):
     """Raised inside the JSON walk; ``path`` grows as it unwinds (built only on failure)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, key: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.path: list[str] = []
+        #: The fault is in the current mapping's key, not under it: add no path step for it.
+        self.key = key
 
 
-def _json_copy(value: Any, depth: int) -> Any:
-    cls = type(value)
-    if cls is str:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise _NotJSON(f"holds a lone surrogate at index {exc.start}") from None
+def _scalar(value: Any) -> Any:
+    """A JSON scalar checked (and a str/int/float subclass such as an enum made plain)."""
+    if isinstance(value, str):
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise _NotJSON(f"holds a lone surrogate at index {exc.start}") from None
+        return str(value)
+    if value is None or isinstance(value, bool):
         return value
-    if value is None or cls is bool:
-        return value
-    if cls is int or (isinstance(value, int) and not isinstance(value, bool)):
+    if isinstance(value, int):
         if not _INT_MIN <= value <= _INT_MAX:
             raise _NotJSON("is an integer outside the 64-bit range JSON encoders accept")
         return int(value)
-    if cls is float or isinstance(value, float):
+    if isinstance(value, float):
         if not math.isfinite(value):
             raise _NotJSON(f"is {value}, which JSON cannot represent")
         return float(value)
-    if isinstance(value, str):  # a str subclass such as a StrEnum member
-        return _json_copy(str(value), depth)
-    if depth >= MAX_JSON_DEPTH:
-        raise _NotJSON(f"is nested more than {MAX_JSON_DEPTH} levels deep (or contains itself)")
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise _NotJSON(f"has a {kind(key)} key {key!r}: JSON object keys must be strings")
-            try:
-                key.encode("utf-8")
-                out[str(key)] = _json_copy(item, depth + 1)
-            except UnicodeEncodeError:
-                raise _NotJSON("has a key holding a lone surrogate") from None
-            except _NotJSON as exc:
-                exc.path.append(f"[{key!r}]")
-                raise
-        return out
-    if isinstance(value, list | tuple):
-        copied = []
-        for index, item in enumerate(value):
-            try:
-                copied.append(_json_copy(item, depth + 1))
-            except _NotJSON as exc:
-                exc.path.append(f"[{index}]")
-                raise
-        return copied
     raise _NotJSON(
         f"is a {kind(value)}, which JSON cannot carry (use str, int, float, bool, None, "
         "list or dict)"
     )
 
 
+def _json_copy(value: Any, depth: int) -> Any:
+    # Hot for big workflow inputs (megabytes of rows): plain children are handled inline, so
+    # the walk costs about one type() lookup per value; only containers recurse.
+    if depth >= MAX_JSON_DEPTH:
+        raise _NotJSON(f"is nested more than {MAX_JSON_DEPTH} levels deep (or contains itself)")
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        key: Any = None
+        try:
+            for key, item in value.items():
+                if type(key) is not str:
+                    if not isinstance(key, str):
+                        raise _NotJSON(
+                            f"has the key {key!r} ({kind(key)}): JSON object keys must be strings",
+                            key=True,
+                        )
+                    key = str(key)
+                if not key.isascii():
+                    try:
+                        _scalar(key)
+                    except _NotJSON:
+                        raise _NotJSON("has a key holding a lone surrogate", key=True) from None
+                cls = type(item)
+                if cls is str:
+                    out[key] = item if item.isascii() else _scalar(item)
+                elif cls is int:
+                    out[key] = item if _INT_MIN <= item <= _INT_MAX else _scalar(item)
+                elif cls is bool or item is None:
+                    out[key] = item
+                elif cls is dict or cls is list or cls is tuple or isinstance(item, Mapping):
+                    out[key] = _json_copy(item, depth + 1)
+                else:
+                    out[key] = _scalar(item)
+        except _NotJSON as exc:
+            if exc.key:
+                exc.key = False
+            else:
+                exc.path.append(f"[{key!r}]")
+            raise
+        return out
+    if isinstance(value, list | tuple):
+        copied: list[Any] = []
+        append = copied.append
+        index = 0
+        try:
+            for index, item in enumerate(value):  # noqa: B007 - used by the except clause
+                cls = type(item)
+                if cls is str:
+                    append(item if item.isascii() else _scalar(item))
+                elif cls is int:
+                    append(item if _INT_MIN <= item <= _INT_MAX else _scalar(item))
+                elif cls is bool or item is None:
+                    append(item)
+                elif cls is dict or cls is list or cls is tuple or isinstance(item, Mapping):
+                    append(_json_copy(item, depth + 1))
+                else:
+                    append(_scalar(item))
+        except _NotJSON as exc:
+            exc.path.append(f"[{index}]")
+            raise
+        return copied
+    return _scalar(value)
+
+
+def _plain_already(value: Any) -> bool:
+    """True when orjson (the transport's encoder, when installed) proves ``value`` plain JSON.
+
+    orjson refuses sets, bytes, objects, non-str keys, ints beyond 64 bits, lone surrogates
+    and too-deep nesting, at C speed; it writes NaN and Infinity as ``null`` (where the walk
+    must look), so a body holding a ``null`` is walked anyway. This keeps megabytes of
+    workflow input cheap to check; anything in doubt goes to the exact walk, which also names
+    the offending path.
+    """
+    if not HAS_ORJSON or not isinstance(value, dict | list):
+        return False
+    try:
+        raw = dumps(value)
+    except TypeError:
+        return False
+    return b"null" not in raw
+
+
 def check_json(name: str, value: object) -> Any:
     """A plain copy of ``value`` (dicts, lists, str, int, float, bool, None) for the wire.
 
     Refuses what JSON cannot carry, wherever it is nested, naming its path
-    (``parameters['a'][2] is a set ...``). Copying means later changes by the caller do not
-    alter what was checked (a stream sends its body only when it is opened).
+    (``parameters['a'][2] is a set ...``). The copy is at least shallow (a stream sends its
+    body only when it is opened: replacing a top-level entry in between changes nothing).
     """
+    if _plain_already(value):
+        # A shallow copy: replacing a top-level entry later does not change what is sent.
+        return dict(value) if isinstance(value, dict) else list(value)  # type: ignore[call-overload]
     try:
         return _json_copy(value, 0)
     except _NotJSON as exc:

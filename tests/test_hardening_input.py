@@ -592,3 +592,30 @@ async def test_the_caller_may_change_parameters_after_stream(
     async with stream:
         await stream.final()
     assert emu.requests[0].json["parameters"] == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({1: "x"}, "parameters has the key 1 (int)"),
+        ({"a": {"b": [1, {2, 3}]}}, "parameters['a']['b'][1] is a set"),
+        ({"a": [{"k": float("inf")}]}, "parameters['a'][0]['k'] is inf"),
+        ({"a": ["ok", "x" + BAD]}, "parameters['a'][1] holds a lone surrogate"),
+        ({"a": {"b": {7: "k"}}}, "parameters['a']['b'] has the key 7 (int)"),
+    ],
+)
+async def test_json_errors_name_the_path(
+    coze: AsyncCoze, emu: Emulator, value: object, message: str
+) -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        coze.workflows.stream(workflow_id="w", parameters=value)  # type: ignore[arg-type]
+    assert message in str(info.value)
+    assert emu.requests == []
+
+
+async def test_a_value_that_contains_itself_is_refused(coze: AsyncCoze, emu: Emulator) -> None:
+    loop: dict[str, object] = {}
+    loop["self"] = loop
+    with pytest.raises(InvalidArgumentError, match=r"parameters.*nested more than"):
+        await coze.workflows.run(workflow_id="w", parameters=loop)
+    assert emu.requests == []
