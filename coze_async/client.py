@@ -18,7 +18,7 @@ from .resources.chat import ChatResource
 from .resources.conversations import ConversationsResource
 from .resources.files import FilesResource
 from .resources.workflows import WorkflowsResource
-from .transport import Transport
+from .transport import DEFAULT_MAX_EVENT, DEFAULT_MAX_RESPONSE, Transport
 
 __all__ = ["AsyncCoze"]
 
@@ -40,6 +40,11 @@ class AsyncCoze:
     limits wider (e.g. a Redis limiter for a fleet); ``acquire_timeout`` bounds the wait
     (then :class:`~coze_async.errors.LocalRateLimitError`). Without either, nothing is limited.
 
+    ``max_event_bytes`` (16 MiB) caps one stream event and ``max_response_bytes`` (64 MiB) one
+    unary response body: past them a stream raises
+    :class:`~coze_async.errors.EventTooLargeError` and a call
+    :class:`~coze_async.errors.ResponseTooLargeError`, before buffering more.
+
     Use it as ``async with AsyncCoze(...) as coze:`` or call :meth:`aclose` when done; a
     client that created its own session and is never closed emits a ``ResourceWarning``.
     """
@@ -57,6 +62,8 @@ class AsyncCoze:
         plan: Plan | None = None,
         limiter: QuotaLimiter | None = None,
         acquire_timeout: float | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE,
     ) -> None:
         if token is not None and auth is not None:
             raise InvalidArgumentError("give token= or auth=, not both")
@@ -79,6 +86,8 @@ class AsyncCoze:
             auth = CallableAuth(auth)
         # Every argument is checked before anything (the auth's binding included) changes.
         check_int("connection_limit", connection_limit, 1)
+        check_int("max_event_bytes", max_event_bytes, 1)
+        check_int("max_response_bytes", max_response_bytes, 1)
         if timeouts is not None and not isinstance(timeouts, Timeouts):
             raise InvalidArgumentError(
                 f"timeouts must be a Timeouts(...) value, got {kind(timeouts)}"
@@ -116,6 +125,8 @@ class AsyncCoze:
             retry=retry or RetryPolicy(),
             session=session,
             connection_limit=connection_limit,
+            max_event_bytes=max_event_bytes,
+            max_response_bytes=max_response_bytes,
         )
         self.chat = ChatResource(self._transport)
         """The chat API (:class:`~coze_async.resources.chat.ChatResource`)."""

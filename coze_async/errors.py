@@ -27,12 +27,14 @@
     ├── TransportError             no usable HTTP answer (.phase: connect, send, headers, read)
     │   └── TransportTimeoutError  the same, because a timeout expired (also a TimeoutError)
     ├── ResponseValidationError    an answer that does not have the documented shape
+    │   └── ResponseTooLargeError  a unary response body over ``max_response_bytes``
     ├── StreamError                a stream ended badly; .partial holds what was received
     │   ├── StreamErrorEvent       the server sent an ``error`` / ``Error`` event (.code, .msg)
     │   ├── IncompleteStreamError  the body ended before the terminal event
     │   ├── StreamInterruptedError the connection failed mid-stream
     │   ├── StreamGapError         workflow event ids skipped a value: events were lost
-    │   └── InvalidEventError      an event's data could not be decoded (also a validation error)
+    │   ├── InvalidEventError      an event's data could not be decoded (also a validation error)
+    │   └── EventTooLargeError     one event over ``max_event_bytes`` (16 MiB by default)
     ├── ChatFailedError            the chat ended with status ``failed`` (.last_error, .chat)
     ├── ChatPollTimeoutError       create_and_poll passed its deadline (the chat was cancelled)
     ├── WorkflowRunFailedError     a workflow run's history says ``Fail`` (.history, .code, .msg)
@@ -77,6 +79,7 @@ __all__ = [
     "ConflictError",
     "CozeError",
     "ErrorCause",
+    "EventTooLargeError",
     "ExpiredTokenError",
     "IncompleteStreamError",
     "InvalidArgumentError",
@@ -92,6 +95,7 @@ __all__ = [
     "QuotaExhaustedError",
     "RateLimitError",
     "RequestTooLargeError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ServerError",
     "StreamError",
@@ -469,6 +473,34 @@ class InvalidEventError(StreamError, ResponseValidationError):
         self.body = data
         self.event = event
         self.data = data
+
+
+class EventTooLargeError(StreamError):
+    """One stream event grew past the client's ``max_event_bytes`` (16 MiB by default).
+
+    Raised as soon as the limit is passed, before the rest of the event is buffered; the
+    connection is closed. ``size`` is how much of the event had arrived, ``limit`` the cap.
+    """
+
+    def __init__(
+        self, message: str, *, partial: Any, size: int, limit: int, logid: str | None = None
+    ) -> None:
+        super().__init__(message, partial=partial, logid=logid)
+        self.size = size
+        self.limit = limit
+
+
+class ResponseTooLargeError(ResponseValidationError):
+    """A (non-streamed) response body is over the client's ``max_response_bytes``.
+
+    Raised as soon as the limit is passed (or at once, from ``Content-Length``); the body is
+    not buffered past it. ``size`` is what had arrived or was announced, ``limit`` the cap.
+    """
+
+    def __init__(self, message: str, *, size: int, limit: int, logid: str | None = None) -> None:
+        super().__init__(message, logid=logid)
+        self.size = size
+        self.limit = limit
 
 
 class ChatFailedError(CozeError):

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-__all__ = ["SSEDecoder", "ServerSentEvent", "iter_events"]
+__all__ = ["EventTooLarge", "SSEDecoder", "ServerSentEvent", "iter_events"]
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -49,6 +49,19 @@ _EVENT_CACHE_MAX = 256
 _EVENT_CACHE_MAX_LINE = 256
 
 _DEFAULT_EVENT = "message"
+
+
+class EventTooLarge(ValueError):
+    """One event grew past the decoder's ``max_event_bytes``; nothing more was buffered.
+
+    ``size`` is how many bytes of the event had arrived when it was noticed (at most one chunk
+    past the limit), ``limit`` the cap. The stream layer turns it into a typed stream error.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"an event of at least {size} bytes is over the {limit}-byte limit")
+        self.size = size
+        self.limit = limit
 
 
 class ServerSentEvent:
@@ -121,6 +134,7 @@ class SSEDecoder:
         "_cr_pending",
         "_event_cache",
         "_last_event_id",
+        "_max",
         "_parts",
         "_parts_len",
         "_reconnection_time",
@@ -128,7 +142,11 @@ class SSEDecoder:
         "_tail",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_event_bytes: int | None = None) -> None:
+        if max_event_bytes is not None and max_event_bytes < 1:
+            raise ValueError("max_event_bytes must be >= 1 or None")
+        # The cap as a number that is never exceeded when there is none: one compare per feed.
+        self._max = max_event_bytes if max_event_bytes is not None else float("inf")
         # Undispatched bytes after the last blank line (always starts at a line start).
         self._tail = b""
         # Used instead of ``_tail`` while an event is larger than _SPILL_BYTES.
@@ -193,6 +211,8 @@ class SSEDecoder:
             data = chunk
             end = data.rfind(b"\n\n")
         if end < 0:
+            if len(data) > self._max:
+                raise self._too_large(len(data))
             if len(data) > _SPILL_BYTES:
                 self._parts = [data]
                 self._parts_len = len(data)
@@ -200,6 +220,9 @@ class SSEDecoder:
             else:
                 self._tail = data
             return []
+        if end + 1 > self._max:
+            # The completed events together pass the cap: is one of them too large alone?
+            self._check_events(data, end)
         if end + 2 == len(data):
             # The chunk ends exactly at an event boundary (typical when the server flushes
             # once per event): split it as is. The extra empty string after the final LF acts
@@ -207,6 +230,8 @@ class SSEDecoder:
             self._tail = b""
             return self._parse(data.split(b"\n"))
         self._tail = data[end + 2 :]
+        if len(self._tail) > self._max:
+            raise self._too_large(len(self._tail))
         # Keep the LF that ends the last line: split() then yields a final empty string, which
         # is the blank line that dispatches the last event.
         return self._parse(data[: end + 1].split(b"\n"))
@@ -249,6 +274,28 @@ class SSEDecoder:
         return pending[0] if pending else None
 
     # -- internals -------------------------------------------------------------------------
+
+    def _too_large(self, size: int) -> EventTooLarge:
+        # Drop what was buffered: the stream is unusable past this point anyway.
+        self._tail = b""
+        self._parts = None
+        self._parts_len = 0
+        return EventTooLarge(size, int(self._max))
+
+    def _check_events(self, data: bytes, end: int) -> None:
+        """Raise if one event in ``data[:end]`` (complete events, LF-normalised) is too long.
+
+        Only reached when the completed region as a whole is over the cap, which ordinary
+        streams never are, so the per-event hot path pays nothing for the cap.
+        """
+        start = 0
+        while start < end:
+            stop = data.find(b"\n\n", start, end + 1)
+            if stop < 0:
+                stop = end
+            if stop + 1 - start > self._max:
+                raise self._too_large(stop + 1 - start)
+            start = stop + 2
 
     def _prepare(self, chunk: bytes) -> bytes:
         """Slow path: closed check, non-bytes input, BOM, CR / CRLF normalisation to LF."""
@@ -293,13 +340,19 @@ class SSEDecoder:
                 if chunk:
                     parts.append(chunk)
                     self._parts_len += len(chunk)
+                    if self._parts_len > self._max:
+                        raise self._too_large(self._parts_len)
                 return []
         if end >= 0:
             parts.append(chunk[: end + 1])
         region = b"".join(parts)
+        if len(region) > self._max:
+            self._check_events(region, len(region) - 1)
         # What follows the last blank line holds no further "\n\n" (rfind found the last
         # one), so it completes no event: just keep it, spilling again if it is large.
         rest = chunk[end + 2 :]
+        if len(rest) > self._max:
+            raise self._too_large(len(rest))
         if len(rest) > _SPILL_BYTES:
             self._parts = [rest]
             self._parts_len = len(rest)

@@ -31,8 +31,11 @@ from .errors import (
     APIError,
     ChatFailedError,
     CozeError,
+    EventTooLargeError,
     IncompleteStreamError,
     InvalidEventError,
+    ResponseTooLargeError,
+    ResponseValidationError,
     StreamError,
     StreamErrorEvent,
     StreamInterruptedError,
@@ -41,7 +44,7 @@ from .errors import (
 from .models.chat import Chat, ChatStatus, MessageType
 from .models.events import ChatEvent, ChatSnapshot, Done, MessageDelta, accumulate_chat
 from .models.wire import chat_event_from_sse
-from .sse import ServerSentEvent, SSEDecoder
+from .sse import EventTooLarge, ServerSentEvent, SSEDecoder
 from .transport import Call, Transport
 
 __all__ = ["ChatStream", "EventStream"]
@@ -62,9 +65,12 @@ class EventStream(Generic[E, S]):
         self._call = call
         self._snapshot = snapshot
         self._resp: aiohttp.ClientResponse | None = None
-        self._decoder = SSEDecoder()
+        self._decoder = SSEDecoder(max_event_bytes=transport.max_event_bytes)
         self._queue: deque[ServerSentEvent] = deque()
         self._opened = False
+        # The first bytes of the body are looked at once: an error envelope sent with an
+        # event-stream content type is an answer to map, not a stream to decode.
+        self._sniff = True
         self._finished = False  # the terminal event was handed out or the body ended cleanly
         self._closed = False
         self._error: BaseException | None = None
@@ -197,7 +203,24 @@ class EventStream(Generic[E, S]):
             error.__cause__ = cause
             raise self._fail(error)
         if chunk:
-            self._queue.extend(self._decoder.feed(chunk))
+            if self._sniff:
+                self._sniff = False
+                if chunk.lstrip()[:1] == b"{":
+                    raise await self._envelope_instead(resp, chunk)
+            try:
+                self._queue.extend(self._decoder.feed(chunk))
+            except EventTooLarge as exc:
+                raise self._fail(
+                    EventTooLargeError(
+                        f"a stream event passed {exc.limit} bytes after {self._count()} "
+                        "events (AsyncCoze(max_event_bytes=...) raises the cap); the "
+                        "connection was closed",
+                        partial=self._snapshot,
+                        size=exc.size,
+                        limit=exc.limit,
+                        logid=self._logid,
+                    )
+                ) from None
             return
         tail = self._decoder.close()
         if self._eof_is_end():
@@ -212,6 +235,51 @@ class EventStream(Generic[E, S]):
                 tail=tail,
             )
         )
+
+    async def _envelope_instead(self, resp: aiohttp.ClientResponse, first: bytes) -> CozeError:
+        """The body is JSON, not SSE (no event line starts with ``{``): read and map it.
+
+        Coze answers some refusals with an error envelope even on a streaming endpoint; the
+        SSE decoder would skip every line of it as an unknown field and report a stream that
+        ended with nothing. The envelope is read to its end (within ``max_response_bytes``)
+        and mapped like a unary answer: the :class:`APIError` for its code.
+        """
+        limit = self._transport.max_response_bytes
+        body = bytearray(first)
+        error: CozeError | None = None
+        try:
+            while len(body) <= limit and (chunk := await resp.content.readany()):
+                body += chunk
+        except TRANSPORT_ERRORS as exc:
+            cause = summarize(exc)
+            error = StreamInterruptedError(
+                f"the connection failed while reading a JSON body sent as a stream: {cause}",
+                partial=self._snapshot,
+                logid=self._logid,
+            )
+            error.__cause__ = cause
+        if error is None and len(body) > limit:
+            error = ResponseTooLargeError(
+                f"a JSON body sent as a stream passed the client's limit of {limit} bytes",
+                size=len(body),
+                limit=limit,
+                logid=self._logid,
+            )
+        if error is None:
+            try:
+                envelope = self._transport.decode(resp.status, resp.headers, bytes(body))
+            except CozeError as exc:
+                error = exc
+            else:
+                error = ResponseValidationError(
+                    "expected an event stream, got a JSON body "
+                    f"({str(envelope.body)[:200]!r}) with an event-stream content type",
+                    logid=self._logid,
+                    body=envelope.body,
+                )
+        self._error = error
+        self._release()
+        return error
 
     def _fail(self, exc: StreamError) -> StreamError:
         self._error = exc

@@ -40,6 +40,7 @@ from .errors import (
     CozeError,
     RateLimitError,
     RequestTooLargeError,
+    ResponseTooLargeError,
     ResponseValidationError,
     TransportError,
     error_class_for,
@@ -56,6 +57,12 @@ logger = logging.getLogger("coze_async")
 #: Coze's request-body limits (coze-api.md §4): 20 MB for workflow APIs, 15 MB for the rest.
 DEFAULT_MAX_BODY = 15 * 1024 * 1024
 WORKFLOW_MAX_BODY = 20 * 1024 * 1024
+
+#: The SDK's caps on what it buffers from a server: one stream event, one unary body. Coze's
+#: real answers are far below both; the caps stop a broken or hostile server from making the
+#: client buffer without bound (``AsyncCoze(max_event_bytes=..., max_response_bytes=...)``).
+DEFAULT_MAX_EVENT = 16 * 1024 * 1024
+DEFAULT_MAX_RESPONSE = 64 * 1024 * 1024
 
 _BACKOFF = True
 
@@ -193,7 +200,13 @@ class Transport:
         limiter: QuotaLimiter | None = None,
         acquire_timeout: float | None = None,
         rejection_pause: float = 1.0,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE,
+        max_event_bytes: int = DEFAULT_MAX_EVENT,
     ) -> None:
+        #: The largest unary response body read (ResponseTooLargeError past it).
+        self.max_response_bytes = max_response_bytes
+        #: The largest single stream event buffered (EventTooLargeError past it).
+        self.max_event_bytes = max_event_bytes
         self.limiter = limiter
         self.acquire_timeout = acquire_timeout
         self.rejection_pause = rejection_pause
@@ -439,18 +452,42 @@ class Transport:
         raise error  # outside the except block: no aiohttp exception in the chain
 
     async def _read_body(self, call: Call, resp: aiohttp.ClientResponse) -> bytes:
+        limit = self.max_response_bytes
+        logid = resp.headers.get("x-tt-logid")
+        announced = resp.content_length
+        if announced is not None and announced > limit:
+            raise self._too_large(call, announced, logid, announced=True)
         error: TransportError
         try:
-            return await resp.read()
+            body = bytearray()
+            # Read piece by piece (decompressed, if it was compressed): a body past the cap
+            # is refused as soon as it passes it, never buffered whole.
+            while chunk := await resp.content.readany():
+                body += chunk
+                if len(body) > limit:
+                    raise self._too_large(call, len(body), logid, announced=False)
+            return bytes(body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = map_client_error(
                 exc,
                 what=f"{call.method} {call.path}",
                 host=self._host,
                 phase="read",
-                logid=resp.headers.get("x-tt-logid"),
+                logid=logid,
             )
         raise error  # outside the except block: no aiohttp exception in the chain
+
+    def _too_large(
+        self, call: Call, size: int, logid: str | None, *, announced: bool
+    ) -> ResponseTooLargeError:
+        got = f"announces {size} bytes" if announced else f"passed {self.max_response_bytes} bytes"
+        return ResponseTooLargeError(
+            f"{call.method} {call.path}: the response body {got}, over the client's limit of "
+            f"{self.max_response_bytes} bytes (AsyncCoze(max_response_bytes=...)); not read",
+            size=size,
+            limit=self.max_response_bytes,
+            logid=logid,
+        )
 
     async def _attempt(
         self, call: Call, body: bytes | None, permit: _Permit, token: str

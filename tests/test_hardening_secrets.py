@@ -20,6 +20,7 @@ from coze_async import (
     AsyncCoze,
     JWTAuth,
     Message,
+    PermissionDeniedError,
     RetryPolicy,
     StreamInterruptedError,
     TransportError,
@@ -182,8 +183,8 @@ async def test_an_api_error_envelope_is_unaffected() -> None:
         HostileServer(refuse) as srv,
         AsyncCoze(token=TOKEN, base_url=srv.url, retry=RetryPolicy.none()) as coze,
     ):
-        with pytest.raises(Exception) as info:
+        with pytest.raises(PermissionDeniedError) as info:
             await coze.conversations.create()
-    assert getattr(info.value, "code", None) == 4101
-    assert getattr(info.value, "logid", None) == "L1"
+    assert info.value.code == 4101
+    assert info.value.logid == "L1"
     _assert_no_secret(info.value, TOKEN)
