@@ -1,4 +1,9 @@
-"""aiohttp errors -> SDK errors, in one place, with nothing secret left in them.
+"""The SDK's aiohttp client plumbing: the connection pool, and errors mapped in one place.
+
+Pool: :class:`FreshConnector` never writes a request on a pooled connection the server has
+already closed (see its docstring).
+
+Errors: aiohttp errors -> SDK errors, with nothing secret left in them.
 
 aiohttp's exceptions keep the request they belong to: ``ClientResponseError.request_info``
 holds the request headers, ``Authorization: Bearer pat_...`` among them. Chaining such an
@@ -13,13 +18,15 @@ block.
 from __future__ import annotations
 
 import asyncio
+import select
 from collections.abc import Iterable
+from typing import Any
 
 import aiohttp
 
 from .errors import ErrorCause, TimeoutCause, TransportError, TransportTimeoutError
 
-__all__ = ["TRANSPORT_ERRORS", "map_client_error", "summarize"]
+__all__ = ["TRANSPORT_ERRORS", "FreshConnector", "map_client_error", "peer_closed", "summarize"]
 
 #: What a socket read or write may raise: aiohttp's errors, timeouts and OS errors.
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
@@ -82,3 +89,57 @@ def map_client_error(
         )
     error.__cause__ = cause
     return error
+
+
+def peer_closed(sock: Any) -> bool:
+    """True when an idle socket is readable: its peer closed it (or sent stray bytes).
+
+    An idle HTTP/1.1 keep-alive connection has nothing to read; if it does, the answer can
+    only be an end-of-file (or garbage), and a request written on it would be lost. This
+    is the zero-timeout check urllib3 and httpcore make before reusing a connection; it sees
+    a close that the kernel has received but the event loop has not processed yet.
+    """
+    try:
+        fd = sock.fileno()
+        if fd < 0:
+            return True
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            return bool(poller.poll(0))
+        readable, _, _ = select.select([fd], [], [], 0)
+        return bool(readable)
+    except (OSError, ValueError):
+        return True  # a socket we cannot even poll is no socket to send a request on
+
+
+class FreshConnector(aiohttp.TCPConnector):
+    """A ``TCPConnector`` that drops pooled connections their peer has already closed.
+
+    A server (or a proxy, or a load balancer) that closes a keep-alive connection right
+    after its answer, without ``Connection: close``, races the client's next request: if
+    the request goes out on the closed connection it fails with a reset, and a chat, which
+    must never be sent twice, cannot be retried because the SDK cannot prove the server
+    never read it. aiohttp only notices the close once its event loop has processed the
+    FIN; this connector also polls each idle socket (:func:`peer_closed`) right before
+    handing it out, so such a connection is closed and a fresh one is opened instead.
+    """
+
+    async def _get(self, key: Any, traces: Any) -> Any:
+        self._drop_closed(key)
+        return await super()._get(key, traces)
+
+    def _drop_closed(self, key: Any) -> None:
+        conns = getattr(self, "_conns", None)
+        pooled = conns.get(key) if isinstance(conns, dict) else None
+        if not pooled:
+            return
+        for item in list(pooled):
+            proto = item[0]
+            transport = getattr(proto, "transport", None)
+            if transport is None or transport.is_closing():
+                continue  # aiohttp's own check drops it
+            sock = transport.get_extra_info("socket")
+            if sock is not None and peer_closed(sock):
+                pooled.remove(item)
+                proto.close()

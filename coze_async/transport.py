@@ -30,8 +30,9 @@ import anyio
 import attrs
 
 from . import __about__
-from ._http import map_client_error
+from ._http import FreshConnector, map_client_error
 from ._json import dumps, loads
+from ._validate import check_token
 from .auth import Auth
 from .config import RetryPolicy, Timeouts
 from .errors import (
@@ -218,6 +219,7 @@ class Transport:
         self._owns_session = session is None
         self._connection_limit = connection_limit
         self._closed = False
+        self._checked_token: str | None = None
         self._user_agent = (
             f"coze-async/{__about__.__version__} python/{platform.python_version()} "
             f"aiohttp/{aiohttp.__version__}"
@@ -243,7 +245,7 @@ class Transport:
             # Created lazily, inside the running loop; no session-wide timeout: every request
             # passes its own, so that a stream never inherits a total timeout.
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connection_limit),
+                connector=FreshConnector(limit=self._connection_limit),
                 timeout=aiohttp.ClientTimeout(total=None),
                 trace_configs=[_QUOTA_TRACE],
             )
@@ -563,6 +565,11 @@ class Transport:
             try:
                 try:
                     token = await self.auth.token()
+                    if token is not self._checked_token:
+                        # An auth callable's (or an OAuth exchange's) token goes into a
+                        # header: CR/LF there would break the request. Checked once per value.
+                        check_token("the token returned by auth", token)
+                        self._checked_token = token
                     result = await self._attempt(call, body, permit, token)
                 finally:
                     # Normally settled when the answer arrived; this also covers an attempt
