@@ -422,20 +422,23 @@ class ChatStream(EventStream[ChatEvent, ChatSnapshot]):
         """Cancel the chat on Coze's side, stop reading and release the connection.
 
         Closing a socket does not stop Coze from generating (and billing); this also calls
-        ``/v3/chat/cancel``. The cancel request runs to its end (at most ``timeout`` seconds)
-        however the caller is cancelled meanwhile, by anyio or by plain asyncio
-        (``asyncio.timeout``, ``task.cancel()``); the caller's cancellation is re-raised
-        after it. Returns the cancelled chat, or ``None`` when there was nothing to cancel
-        (the chat id was not known yet, or the chat had already ended) or the request timed
-        out.
+        ``/v3/chat/cancel``. If the stream is open but its first event (which carries the
+        chat's id) has not been read yet, it is read first. The whole cancel runs to its end
+        (at most ``timeout`` seconds) however the caller is cancelled meanwhile, by anyio or
+        by plain asyncio (``asyncio.timeout``, ``task.cancel()``); the caller's cancellation
+        is re-raised after it. Returns the cancelled chat, or ``None`` when there was nothing
+        to cancel (the stream was never opened, or the chat had already ended) or the
+        request timed out.
         """
-        chat = self._snapshot.chat
         try:
-            if chat is None or self._canceller is None or chat.is_terminal:
+            if self._canceller is None:
                 return None
             canceller = self._canceller
 
             async def send() -> Chat | None:
+                chat = self._snapshot.chat or await self._read_to_chat()
+                if chat is None or chat.is_terminal:
+                    return None
                 try:
                     return await canceller(chat.conversation_id, chat.id)
                 except APIError as exc:
@@ -448,3 +451,15 @@ class ChatStream(EventStream[ChatEvent, ChatSnapshot]):
             return await run_to_completion(send, timeout=timeout)
         finally:
             await self.aclose()
+
+    async def _read_to_chat(self) -> Chat | None:
+        """Read events until the chat object is known (Coze sends it first); None if the
+        stream is not open or ends or fails before that."""
+        if self._resp is None or self._finished or self._closed or self._error is not None:
+            return None
+        try:
+            while self._snapshot.chat is None:
+                await self.__anext__()
+        except (StopAsyncIteration, CozeError):
+            return None
+        return self._snapshot.chat

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from coze_async import AsyncCoze, Message
 from coze_async._json import dumps
+from coze_async.emulator import ECHO_BOT_ID, FAULT_HEADER, Emulator
 from tests._payloads import CHAT, CONV, chat_obj, start_frames
 
 pytestmark = pytest.mark.anyio
@@ -170,3 +171,26 @@ async def test_cancel_is_bounded_by_its_timeout(server: HangingChatServer) -> No
                 assert await stream.cancel(timeout=0.2) is None
         assert stream.closed
         assert server.cancels_received == 1
+
+
+async def test_cancel_before_the_first_event_is_read(coze: AsyncCoze, emu: Emulator) -> None:
+    """Opened but not read yet: cancel() reads up to the chat's id, then cancels it."""
+    async with coze.chat.stream(
+        bot_id=ECHO_BOT_ID,
+        user_id="u",
+        messages=[Message.user("慢慢说")],
+        extra_headers={FAULT_HEADER: "latency=0.05"},
+    ) as stream:
+        assert stream.snapshot.chat is None
+        cancelled = await stream.cancel()
+    assert cancelled is not None and cancelled.status == "canceled"
+    assert emu.cancels == [(cancelled.conversation_id, cancelled.id)]
+    assert stream.closed
+
+
+async def test_cancel_of_a_stream_never_opened_sends_nothing(
+    coze: AsyncCoze, emu: Emulator
+) -> None:
+    stream = coze.chat.stream(bot_id=ECHO_BOT_ID, user_id="u", messages=[Message.user("x")])
+    assert await stream.cancel() is None
+    assert emu.requests == []
