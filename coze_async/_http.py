@@ -24,14 +24,59 @@ from typing import Any
 
 import aiohttp
 
-from .errors import ErrorCause, TimeoutCause, TransportError, TransportTimeoutError
+from .errors import (
+    ErrorCause,
+    ResponseTooLargeError,
+    TimeoutCause,
+    TransportError,
+    TransportTimeoutError,
+)
 
-__all__ = ["TRANSPORT_ERRORS", "FreshConnector", "map_client_error", "peer_closed", "summarize"]
+__all__ = [
+    "TRANSPORT_ERRORS",
+    "FreshConnector",
+    "map_client_error",
+    "peer_closed",
+    "read_capped",
+    "summarize",
+]
 
 #: What a socket read or write may raise: aiohttp's errors, timeouts and OS errors.
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 _MAX_MESSAGE = 300
+
+
+async def read_capped(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+    """The whole body of ``resp``, refused with :class:`ResponseTooLargeError` past ``limit``.
+
+    A ``Content-Length`` over the limit is refused before reading anything; otherwise the
+    body (decompressed, if it was compressed) is read piece by piece and refused as soon as
+    it passes the limit, never buffered whole. aiohttp's own errors propagate unchanged, for
+    the caller to map.
+    """
+    logid = resp.headers.get("x-tt-logid")
+    announced = resp.content_length
+    if announced is not None and announced > limit:
+        raise _too_large(what, f"announces {announced} bytes", announced, limit, logid)
+    body = bytearray()
+    while chunk := await resp.content.readany():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(what, f"passed {limit} bytes", len(body), limit, logid)
+    return bytes(body)
+
+
+def _too_large(
+    what: str, got: str, size: int, limit: int, logid: str | None
+) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"{what}: the response body {got}, over the client's limit of {limit} bytes "
+        "(AsyncCoze(max_response_bytes=...)); not read",
+        size=size,
+        limit=limit,
+        logid=logid,
+    )
 
 
 def summarize(exc: BaseException, secrets: Iterable[str | None] = ()) -> ErrorCause:

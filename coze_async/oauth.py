@@ -45,7 +45,7 @@ import anyio
 import attrs
 
 from . import __about__
-from ._http import map_client_error
+from ._http import map_client_error, read_capped
 from ._json import dumps, loads
 from .auth import redact
 from .config import COZE_CN_BASE_URL, check_base_url
@@ -89,6 +89,9 @@ _JWT_LIFETIME = 600
 _MAX_TTL = 86399
 #: Refresh this long before expiry at most (and at most 10 % of the token's lifetime).
 _MAX_MARGIN = 30.0
+
+# A token endpoint answers a few hundred bytes; anything near this is not a token answer.
+_MAX_TOKEN_RESPONSE = 1024 * 1024
 
 _USER_AGENT = (
     f"coze-async/{__about__.__version__} python/{platform.python_version()} "
@@ -232,7 +235,7 @@ class _Endpoint:
             ) as resp:
                 status = resp.status
                 logid = resp.headers.get("x-tt-logid")
-                raw = await resp.read()
+                raw = await read_capped(resp, _MAX_TOKEN_RESPONSE, what)
         except (aiohttp.ClientError, TimeoutError) as exc:
             # Raised below, outside this block: aiohttp's exception holds the request headers
             # (the bearer JWT) and must not become the error's context.

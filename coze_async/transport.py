@@ -30,7 +30,7 @@ import anyio
 import attrs
 
 from . import __about__
-from ._http import FreshConnector, map_client_error
+from ._http import FreshConnector, map_client_error, read_capped
 from ._json import dumps, loads
 from ._validate import check_token
 from .auth import Auth
@@ -41,7 +41,6 @@ from .errors import (
     CozeError,
     RateLimitError,
     RequestTooLargeError,
-    ResponseTooLargeError,
     ResponseValidationError,
     TransportError,
     error_class_for,
@@ -454,42 +453,19 @@ class Transport:
         raise error  # outside the except block: no aiohttp exception in the chain
 
     async def _read_body(self, call: Call, resp: aiohttp.ClientResponse) -> bytes:
-        limit = self.max_response_bytes
-        logid = resp.headers.get("x-tt-logid")
-        announced = resp.content_length
-        if announced is not None and announced > limit:
-            raise self._too_large(call, announced, logid, announced=True)
+        what = f"{call.method} {call.path}"
         error: TransportError
         try:
-            body = bytearray()
-            # Read piece by piece (decompressed, if it was compressed): a body past the cap
-            # is refused as soon as it passes it, never buffered whole.
-            while chunk := await resp.content.readany():
-                body += chunk
-                if len(body) > limit:
-                    raise self._too_large(call, len(body), logid, announced=False)
-            return bytes(body)
+            return await read_capped(resp, self.max_response_bytes, what)
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = map_client_error(
                 exc,
-                what=f"{call.method} {call.path}",
+                what=what,
                 host=self._host,
                 phase="read",
-                logid=logid,
+                logid=resp.headers.get("x-tt-logid"),
             )
         raise error  # outside the except block: no aiohttp exception in the chain
-
-    def _too_large(
-        self, call: Call, size: int, logid: str | None, *, announced: bool
-    ) -> ResponseTooLargeError:
-        got = f"announces {size} bytes" if announced else f"passed {self.max_response_bytes} bytes"
-        return ResponseTooLargeError(
-            f"{call.method} {call.path}: the response body {got}, over the client's limit of "
-            f"{self.max_response_bytes} bytes (AsyncCoze(max_response_bytes=...)); not read",
-            size=size,
-            limit=self.max_response_bytes,
-            logid=logid,
-        )
 
     async def _attempt(
         self, call: Call, body: bytes | None, permit: _Permit, token: str

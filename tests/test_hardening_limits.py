@@ -278,3 +278,31 @@ async def test_workflow_stream_error_envelope_is_mapped() -> None:
                 async for _ in run:
                     pass
     assert info.value.code == 4200
+
+
+async def test_oauth_token_answer_is_capped_too() -> None:
+    from tests.test_oauth import _pem_pair
+
+    from coze_async import JWTAuth
+
+    async def huge(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 3000000000\r\n\r\n{"
+        )
+        await writer.drain()
+        await asyncio.Event().wait()
+        return False
+
+    private, _ = _pem_pair()
+    async with (
+        HostileServer(huge) as srv,
+        AsyncCoze(
+            auth=JWTAuth(client_id="1234567890", private_key=private, public_key_id="k"),
+            base_url=srv.url,
+        ) as coze,
+    ):
+        with pytest.raises(ResponseTooLargeError) as info:
+            await coze.conversations.create()
+    assert info.value.size == 3_000_000_000
+    assert srv.requests[0].path == "/api/permission/oauth2/token"
