@@ -281,9 +281,8 @@ async def test_workflow_stream_error_envelope_is_mapped() -> None:
 
 
 async def test_oauth_token_answer_is_capped_too() -> None:
-    from tests.test_oauth import _pem_pair
-
     from coze_async import JWTAuth
+    from tests.test_oauth import _pem_pair
 
     async def huge(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
         writer.write(
