@@ -260,20 +260,20 @@ class Limiter:
 
     ``acquire(["chat", "model_rpm"])`` returns once a token of each named bucket is taken,
     with the seconds it waited; :meth:`reserve` is what the transport uses, counting each
-    call from its answer (see the module docstring). ``margin`` is the fraction of each
-    bucket's period added to its window (default 1 %: 10 ms on a 1 s QPS window), slack for
-    a server whose clock or window edges differ slightly from ours; the network's delays
-    need no margin. ``settle_after`` is :data:`SETTLE_AFTER`. ``clock`` is injectable for
-    tests. ``budget`` (e.g. :class:`FileCallBudget`) counts every call sent against a
-    lifetime allowance (the free plan's 500 calls) and refuses calls before the account
-    would be locked.
+    call from its answer (see the module docstring). ``margin`` is a fraction of each
+    bucket's period added to its window (default 0: every quota second is usable), slack
+    for a server whose windows are not exact sliding windows; the network's delays need no
+    margin, since a call is counted from its answer. ``settle_after`` is
+    :data:`SETTLE_AFTER`. ``clock`` is injectable for tests. ``budget`` (e.g.
+    :class:`FileCallBudget`) counts every call sent against a lifetime allowance (the free
+    plan's 500 calls) and refuses calls before the account would be locked.
     """
 
     def __init__(
         self,
         plan: Plan | None = None,
         *,
-        margin: float = 0.01,
+        margin: float = 0.0,
         clock: Clock | None = None,
         budget: CallBudget | None = None,
         settle_after: float = SETTLE_AFTER,

@@ -352,7 +352,7 @@ class RedisLimiter:
         plan: Plan | None = None,
         account: str = "default",
         prefix: str = "coze_async:quota:",
-        margin: float = 0.05,
+        margin: float = 0.0,
         on_unavailable: Literal["fail", "local"] = "fail",
         client: Redis | None = None,
         socket_timeout: float = 1.0,
