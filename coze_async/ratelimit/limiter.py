@@ -337,7 +337,11 @@ class Limiter:
         now = self._now()
         # Fast path: nobody queued and every bucket has room now.
         for b in buckets:
-            if b.queue or b.paused_until > now or (b.count() >= b.limit and b.ready_at(now) > now):
+            if (
+                b.queue
+                or b.paused_until > now
+                or (b.unwritten + b.live + len(b.stamps) >= b.limit and b.ready_at(now) > now)
+            ):
                 break
         else:
             for b in buckets:
@@ -358,7 +362,11 @@ class Limiter:
         now = self._now()
         waited = 0.0
         for b in buckets:
-            if b.queue or b.paused_until > now or (b.count() >= b.limit and b.ready_at(now) > now):
+            if (
+                b.queue
+                or b.paused_until > now
+                or (b.unwritten + b.live + len(b.stamps) >= b.limit and b.ready_at(now) > now)
+            ):
                 waited = await self._wait(buckets, now, timeout)
                 break
         else:
