@@ -42,6 +42,7 @@ import bisect
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import anyio
 
@@ -285,7 +286,8 @@ class Limiter:
         self.budget = budget
         self.margin = margin
         self.settle_after = settle_after
-        self._refunds: set[asyncio.Task[None]] = set()
+        # Refunds being written, and charges still running whose call was abandoned.
+        self._refunds: set[asyncio.Future[Any]] = set()
         self.clock: Clock = clock or LoopClock()
         self._now = self.clock.now
         self.plan: Plan | None = None
@@ -393,6 +395,9 @@ class Limiter:
                 if not task.cancelled() and task.exception() is None:
                     self._refund()
             else:
+                # Still charging: refund once it is done (flush() waits for both steps).
+                self._refunds.add(task)
+                task.add_done_callback(self._refunds.discard)
                 task.add_done_callback(self._refund_if_charged)
             raise
 
