@@ -210,3 +210,30 @@ async def test_oversized_chunked_upload_is_streamed_then_refused() -> None:
                 envelope = await resp.json()
         assert envelope["code"] == 4302
         assert emu.requests[0].body == b""
+
+
+async def test_quota_is_decided_at_arrival_not_after_a_slow_headers_fault() -> None:
+    """A call delayed by ``slow-headers`` is counted when it arrived: the call that came
+    after it in the same window is the one rejected, never the earlier one."""
+    from coze_async.emulator import FAULT_HEADER
+    from coze_async.ratelimit import Plan
+
+    plan = Plan.custom(chat_qps=1, workflow_qps=50, upload_qps=10, model_rpm=600)
+    async with Emulator(plan=plan) as emu, aiohttp.ClientSession() as http:
+        auth = {"Authorization": f"Bearer {emu.token}"}
+
+        async def retrieve(extra: dict[str, str]) -> Any:
+            async with http.get(
+                f"{emu.url}/v3/chat/retrieve",
+                params={"conversation_id": "c", "chat_id": "x"},
+                headers={**auth, **extra},
+            ) as resp:
+                return await resp.json()
+
+        first = asyncio.create_task(retrieve({FAULT_HEADER: "slow-headers=0.3"}))
+        while not emu.requests:  # noqa: ASYNC110 (the emulator has no event for arrivals)
+            await asyncio.sleep(0)
+        second = await retrieve({})
+        first_answer = await first
+    assert second["code"] == 4009  # over the 1-per-second window
+    assert first_answer["code"] != 4009  # it arrived first: it had the slot

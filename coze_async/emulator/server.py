@@ -459,32 +459,52 @@ class Emulator:
                 faults = self.fault_counter.admit(header, faults)
             ctx = RequestContext(logid=logid, faults=faults, recorded=recorded, repeat=repeat)
             request[_CTX_KEY] = ctx
+            answer = self._answer_before_route(
+                request, ctx, needs_auth=needs_auth, user_id=user_id, too_large=too_large
+            )
+            # The answer (and the quota's count) is decided at arrival, like Coze; a
+            # slow-headers fault only delays when it is sent. Deciding after the sleep would
+            # judge this call against calls that arrived after it.
             if faults.slow_headers:
                 await asyncio.sleep(faults.slow_headers)
-            if faults.html_502:
-                resp = web.Response(status=502, body=_HTML_502, content_type="text/html")
-                resp.headers[LOGID_HEADER] = logid
-                return resp
-            if faults.http_status is not None:
-                return _plain(faults.http_status, None, logid)
-            if faults.json_error is not None:
-                return self.error(request, faults.json_error)
-            if needs_auth:
-                if user_id is None:
-                    return self.error(request, 4100)
-                ctx.user_id = user_id
-            if too_large is not None:
-                return self._too_large(request, too_large)
-            if self.quota is not None:
-                rejected = self._check_quota(request, recorded.at)
-                if rejected is not None:
-                    return rejected
+            if answer is not None:
+                return answer
             try:
                 return await handler(request)
             except ApiError as exc:
                 return self.error(request, exc.code, exc.msg)
         finally:
             self._inflight.pop(id(request), None)
+
+    def _answer_before_route(
+        self,
+        request: web.Request,
+        ctx: RequestContext,
+        *,
+        needs_auth: bool,
+        user_id: str | None,
+        too_large: int | None,
+    ) -> web.StreamResponse | None:
+        """What answers instead of the route (a fault, 4100, a body too large, a quota
+        rejection), or None: the route runs. Only a call the route would serve is counted."""
+        faults = ctx.faults
+        if faults.html_502:
+            resp = web.Response(status=502, body=_HTML_502, content_type="text/html")
+            resp.headers[LOGID_HEADER] = ctx.logid
+            return resp
+        if faults.http_status is not None:
+            return _plain(faults.http_status, None, ctx.logid)
+        if faults.json_error is not None:
+            return self.error(request, faults.json_error)
+        if needs_auth:
+            if user_id is None:
+                return self.error(request, 4100)
+            ctx.user_id = user_id
+        if too_large is not None:
+            return self._too_large(request, too_large)
+        if self.quota is not None:
+            return self._check_quota(request, ctx.recorded.at)
+        return None
 
     def _user_for(self, request: web.Request) -> str | None:
         """The user the request's bearer token belongs to, or None (answer 4100)."""
