@@ -16,7 +16,7 @@ EXPECTED = {
     "ChatPollTimeoutError", "ChatRequiresAction", "ChatSnapshot", "ChatStatus", "ChatStream",
     "ConflictError", "ContentItem", "ContentType", "CozeError", "Done", "EventStream",
     "IncompleteStreamError", "InvalidArgumentError", "InvalidEventError", "LastError",
-    "EventTooLargeError", "ResponseTooLargeError",
+    "EventTooLargeError", "ResponseTooLargeError", "BudgetFileError",
     "LocalRateLimitError", "Message", "MessageCompleted", "MessageDelta", "MessageRole",
     "MessageType", "NotFoundError", "PermissionDeniedError", "QuotaExhaustedError",
     "RateLimitError", "RequestTooLargeError", "RequiredAction", "ResponseValidationError",
