@@ -204,9 +204,12 @@ class EventStream(Generic[E, S]):
             raise self._fail(error)
         if chunk:
             if self._sniff:
-                self._sniff = False
-                if chunk.lstrip()[:1] == b"{":
-                    raise await self._envelope_instead(resp, chunk)
+                # Whitespace (or a BOM) first says nothing yet: look at the next chunk too.
+                head = chunk.lstrip(b" \t\r\n\xef\xbb\xbf")
+                if head:
+                    self._sniff = False
+                    if head[:1] == b"{":
+                        raise await self._envelope_instead(resp, chunk)
             try:
                 self._queue.extend(self._decoder.feed(chunk))
             except EventTooLarge as exc:

@@ -223,7 +223,10 @@ def _envelope_as_stream(code: int, msg: str, *, chunked: bool):  # type: ignore[
     async def respond(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
         body = dumps({"code": code, "msg": msg})
         if chunked:
-            writer.write(SSE_HEAD + _chunk(body[:5]) + _chunk(body[5:]) + b"0\r\n\r\n")
+            # Whitespace first, in its own chunk: the body is still recognised as JSON.
+            writer.write(
+                SSE_HEAD + _chunk(b"\n") + _chunk(body[:5]) + _chunk(body[5:]) + b"0\r\n\r\n"
+            )
         else:
             writer.write(
                 response(body, content_type="text/event-stream", extra="x-tt-logid: LOG13\r\n")
