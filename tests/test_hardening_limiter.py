@@ -314,11 +314,13 @@ async def _flagship_burst(streams: int) -> tuple[int, int, int]:
         return chat.accepted, chat.rejected, emu.quota.max_in_window("chat")
 
 
-@pytest.mark.timeout(300)
-async def test_five_bursts_of_1000_streams_at_the_flagship_plan_see_no_rejection() -> None:
-    # 500 chat QPS: each burst is two full windows. The server counts a call when it gets to
+@pytest.mark.timeout(60)
+async def test_a_burst_of_1000_streams_at_the_flagship_plan_sees_no_rejection() -> None:
+    # 500 chat QPS: the burst is two full windows. The server counts a call when it gets to
     # it, hundreds of milliseconds after the write under such a burst; counting from the
-    # answer keeps every window of the server within the plan.
-    runs = [await _flagship_burst(1000) for _ in range(5)]
-    assert [(accepted, rejected) for accepted, rejected, _ in runs] == [(1000, 0)] * 5, runs
-    assert all(most <= 500 for _, _, most in runs), runs
+    # answer keeps every window of the server within the plan. (Five bursts in a row, with
+    # the share of the quota used, are in benchmarks/limiter.py: one burst keeps the suite
+    # fast, and the old code already failed in most single runs.)
+    accepted, rejected, most = await _flagship_burst(1000)
+    assert (accepted, rejected) == (1000, 0)
+    assert most <= 500
