@@ -102,6 +102,17 @@ def _add_bench_parser(sub: Any) -> None:
     bench.add_argument("--bot-id", help="bot for chat scenarios (required with a token)")
     bench.add_argument("--workflow-id", help="workflow for workflow-stream (with a token)")
     bench.add_argument("--quiet", action="store_true", help="no live progress line")
+    bench.add_argument(
+        "--max-error-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help=(
+            "share of sent requests that may fail or be rejected with the run still passing "
+            "(exit 0), e.g. 0.05 (default: 0, any failure exits 1; with the limiter on, a "
+            "server rejection always exits 1)"
+        ),
+    )
 
 
 async def _bench(args: argparse.Namespace) -> int:
@@ -142,8 +153,15 @@ async def _bench(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    import attrs
+
+    from .bench import exit_code
+
     result = await run_bench(
-        config, on_progress=progress if live else None, on_start=started, handle_signals=True
+        attrs.evolve(config, max_error_rate=args.max_error_rate),
+        on_progress=progress if live else None,
+        on_start=started,
+        handle_signals=True,
     )
     if live:
         sys.stderr.write("\n")
@@ -154,11 +172,7 @@ async def _bench(args: argparse.Namespace) -> int:
     if args.plot:
         write_plot(result, args.plot)
         print(f"chart written to {args.plot}")
-    if result.interrupted:
-        return 130
-    if config.limit and result.server_rejections:
-        return 1
-    return 0
+    return exit_code(result)
 
 
 async def _stream_chat(coze: AsyncCoze, args: argparse.Namespace, bot_id: str) -> int:

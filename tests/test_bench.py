@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import attrs
 import pytest
 
 from coze_async import Plan
@@ -292,3 +293,81 @@ async def test_ctrl_c_stops_cleanly_with_a_partial_report(tmp_path: Path) -> Non
     doc = json.loads(out_json.read_text())
     assert doc["interrupted"] is True
     assert doc["summary"]["elapsed"] < 30
+
+
+# ----------------------------------------------------------------------------- verdict (issue 15.1)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port  # closed again: connecting is refused at once
+
+
+async def test_a_run_where_every_request_fails_exits_non_zero_and_shows_no_tick() -> None:
+    from coze_async.bench import exit_code
+
+    config = BenchConfig(
+        base_url=f"http://127.0.0.1:{_closed_port()}", concurrency=4, requests=40, plan=FREE
+    )
+    result = await run_bench(config)
+    s = result.summary
+    assert (s.ok, s.failed) == (0, 40)
+    assert s.errors == {"TransportError": 40}
+    assert exit_code(result) != 0
+    report = format_report(result)
+    assert "✓" not in report
+    assert "FAILED" in report and "40 of 40 requests failed" in report
+
+
+async def test_max_error_rate_relaxes_the_verdict_but_never_shows_a_tick(
+    free_emu: Emulator,
+) -> None:
+    from coze_async.bench import exit_code, judge
+
+    # No limiter and a quota of 20 chats/s: some of the 30 requests are rejected.
+    base = BenchConfig(base_url=free_emu.url, concurrency=30, requests=30, plan=FREE, limit=False)
+    result = await run_bench(base)
+    s = result.summary
+    assert 0 < s.failed < 30
+    assert exit_code(result) == 1
+    rate = s.failed / s.requests
+    result.config = attrs.evolve(base, max_error_rate=1.0)
+    assert judge(result).passed
+    assert exit_code(result) == 0
+    report = format_report(result)
+    assert "✓" not in report
+    assert f"{rate:.1%}" in report
+    with pytest.raises(InvalidArgumentError, match="max_error_rate"):
+        BenchConfig(max_error_rate=1.5)
+
+
+async def test_a_clean_run_passes_with_a_tick(free_emu: Emulator) -> None:
+    from coze_async.bench import exit_code
+
+    result = await run_bench(
+        BenchConfig(base_url=free_emu.url, concurrency=2, requests=4, plan=FREE)
+    )
+    assert exit_code(result) == 0
+    assert "✓ passed" in format_report(result)
+
+
+async def test_the_command_exits_1_when_the_server_refuses_every_request() -> None:
+    # An emulator that knows another token: every call answers 4100.
+    async with Emulator(token="emu_some_other_token") as other:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COZE_")}
+        with anyio.fail_after(30):
+            done = await anyio.run_process(
+                _cli("--base-url", other.url, "--requests", "40", "--concurrency", "4"),
+                check=False,
+                env=env,
+            )
+        assert len(other.requests) == 40
+    stdout = done.stdout.decode()
+    assert done.returncode == 1, (stdout, done.stderr.decode())
+    assert "0 ok, 40 failed" in stdout
+    assert "AuthenticationError" in stdout
+    assert "✓" not in stdout

@@ -7,6 +7,7 @@
 from .report import format_report, write_json, write_plot
 from .runner import PLANS, SCENARIOS, BenchConfig, BenchResult, Progress, run_bench
 from .stats import RequestRecord, Summary, per_second, percentile, summarize
+from .verdict import Verdict, exit_code, judge
 
 __all__ = [
     "PLANS",
@@ -16,7 +17,10 @@ __all__ = [
     "Progress",
     "RequestRecord",
     "Summary",
+    "Verdict",
+    "exit_code",
     "format_report",
+    "judge",
     "per_second",
     "percentile",
     "run_bench",

@@ -8,6 +8,7 @@ from typing import Any
 
 from .chart import sparkline, write_png_chart
 from .runner import BenchResult, Progress
+from .verdict import judge
 
 __all__ = ["format_progress", "format_report", "write_json", "write_plot"]
 
@@ -63,10 +64,8 @@ def format_report(result: BenchResult) -> str:
         "",
     ]
     rejections = result.server_rejections
-    verdict = ""
-    if c.limit:
-        verdict = "  (expected 0 with the limiter on)" if rejections else "  ✓"
-    lines.append(f"  server-side rate-limit rejections: {rejections:,}{verdict}")
+    note = "  (expected 0 with the limiter on)" if c.limit and rejections else ""
+    lines.append(f"  server-side rate-limit rejections: {rejections:,}{note}")
     if result.server_quota is not None:
         for name, b in result.server_quota.get("buckets", {}).items():
             if b.get("accepted") or b.get("rejected"):
@@ -82,8 +81,22 @@ def format_report(result: BenchResult) -> str:
         "",
         f"  accepted/s  {sparkline(s.accepted_per_second, qps)}  ({quota}; "
         f"max {max(s.accepted_per_second, default=0)})",
+        "",
+        _verdict_line(result),
     ]
     return "\n".join(lines)
+
+
+def _verdict_line(result: BenchResult) -> str:
+    # ✓ only over a clean run: a run that passed within --max-error-rate still had failures.
+    v = judge(result)
+    if result.interrupted:
+        return f"  result: interrupted, not judged ({v.reason})"
+    if v.clean:
+        return f"  result: ✓ passed ({v.reason})"
+    if v.passed:
+        return f"  result: passed with errors: {v.reason}"
+    return f"  result: ✗ FAILED: {v.reason}"
 
 
 def write_json(result: BenchResult, path: Path) -> None:

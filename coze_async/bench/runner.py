@@ -74,6 +74,8 @@ class BenchConfig:
     retries: int = 0
     grace: float = 5.0
     max_duration: float = 600.0
+    #: The share of sent requests that may fail (or be rejected) with the run still passing.
+    max_error_rate: float = 0.0
 
     def __attrs_post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -92,6 +94,10 @@ class BenchConfig:
             raise InvalidArgumentError(f"event_delay must be >= 0, got {self.event_delay}")
         if self.retries < 0:
             raise InvalidArgumentError(f"retries must be >= 0, got {self.retries}")
+        if not 0 <= self.max_error_rate <= 1:
+            raise InvalidArgumentError(
+                f"max_error_rate must be within 0..1, got {self.max_error_rate}"
+            )
         if self.targets_real_coze:
             kinds = _MIXED if self.scenario == "mixed" else (self.scenario,)
             if any(k.startswith("chat") for k in kinds) and not self.bot_id:
