@@ -65,6 +65,26 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_bench_parser(sub: Any) -> None:
     from .bench import PLANS, SCENARIOS
+    from .bench.report import output_problem
+
+    def output_path(value: str) -> Path:
+        # An argparse type: a bad output path stops the command (exit 2) before any run.
+        path = Path(value)
+        problem = output_problem(path)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return path
+
+    def fraction(value: str) -> float:
+        try:
+            rate = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number within 0..1, got {value!r}"
+            ) from None
+        if not 0 <= rate <= 1:
+            raise argparse.ArgumentTypeError(f"expected a number within 0..1, got {value}")
+        return rate
 
     bench = sub.add_parser(
         "bench",
@@ -95,8 +115,8 @@ def _add_bench_parser(sub: Any) -> None:
     )
     bench.add_argument("--retries", type=int, default=0, help="SDK retries (default: 0)")
     bench.add_argument("--message", default="早上好", help="what each chat says")
-    bench.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
-    bench.add_argument("--plot", type=Path, metavar="PATH", help="write a PNG chart")
+    bench.add_argument("--json", type=output_path, metavar="PATH", help="write the results as JSON")
+    bench.add_argument("--plot", type=output_path, metavar="PATH", help="write a PNG chart")
     bench.add_argument("--token", help="access token: target Coze instead of an emulator")
     bench.add_argument("--base-url", help="API host (with --token: Coze; without: an emulator)")
     bench.add_argument("--bot-id", help="bot for chat scenarios (required with a token)")
@@ -104,7 +124,7 @@ def _add_bench_parser(sub: Any) -> None:
     bench.add_argument("--quiet", action="store_true", help="no live progress line")
     bench.add_argument(
         "--max-error-rate",
-        type=float,
+        type=fraction,
         default=0.0,
         metavar="FRACTION",
         help=(

@@ -191,6 +191,10 @@ async def test_a_limited_run_matches_what_the_server_accepted(free_emu: Emulator
     report = format_report(result)
     assert f"{s.ok:,} ok, 0 failed" in report
     assert "server-side rate-limit rejections: 0" in report
+    # The withdrawn requests are explained, not listed like a failure.
+    assert f"{s.not_sent:,} more were still waiting for quota when the run ended" in report
+    assert "not errors: they never reached the server" in report
+    assert f"  requests      {s.ok:,} ok, 0 failed\n" in report
 
 
 async def test_without_the_limiter_the_server_rejects_and_errors_are_classed(
@@ -260,6 +264,7 @@ async def test_the_command_spawns_an_emulator_and_writes_json_and_png(tmp_path: 
     assert "server-side rate-limit rejections: 0" in stdout
     doc = json.loads(out_json.read_text())
     assert doc["config"]["target"] == "emulator"
+    assert doc["config"]["plan"] == doc["server_quota"]["plan"] == "personal_free"
     assert doc["interrupted"] is False
     s = doc["summary"]
     assert s["ok"] > 0 and s["failed"] == 0
@@ -371,3 +376,19 @@ async def test_the_command_exits_1_when_the_server_refuses_every_request() -> No
     assert "0 ok, 40 failed" in stdout
     assert "AuthenticationError" in stdout
     assert "✓" not in stdout
+
+
+@pytest.mark.parametrize("flag", ["--plot", "--json"])
+async def test_an_output_file_in_a_missing_directory_is_refused_before_the_run(
+    tmp_path: Path, flag: str
+) -> None:
+    missing = tmp_path / "nonexistent" / "dir"
+    with anyio.fail_after(30):
+        done = await anyio.run_process(
+            _cli("--duration", "1", flag, str(missing / "x.out")), check=False
+        )
+    stderr = done.stderr.decode()
+    assert done.returncode == 2, stderr
+    assert f"{flag}: directory {missing} does not exist" in stderr
+    assert "Ctrl-C stops early" not in stderr  # no run started
+    assert not (tmp_path / "nonexistent").exists()

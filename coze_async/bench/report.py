@@ -10,7 +10,7 @@ from .chart import sparkline, write_png_chart
 from .runner import BenchResult, Progress
 from .verdict import judge
 
-__all__ = ["format_progress", "format_report", "write_json", "write_plot"]
+__all__ = ["format_progress", "format_report", "output_problem", "write_json", "write_plot"]
 
 
 def _s(value: float | None) -> str:
@@ -44,9 +44,13 @@ def format_report(result: BenchResult) -> str:
         f"ran {s.elapsed:.1f} s"
         + ("  (INTERRUPTED: partial report)" if result.interrupted else ""),
         "",
-        f"  requests      {s.ok:,} ok, {s.failed:,} failed"
-        + (f", {s.not_sent:,} withdrawn unsent at the end" if s.not_sent else ""),
+        f"  requests      {s.ok:,} ok, {s.failed:,} failed",
     ]
+    if s.not_sent:
+        lines.append(
+            f"    {s.not_sent:,} more were still waiting for quota when the run ended and were "
+            "withdrawn unsent (not errors: they never reached the server)"
+        )
     for name, count in s.errors.items():
         lines.append(f"    {name:<28} {count:,}")
     if len(s.by_scenario) > 1:
@@ -99,15 +103,29 @@ def _verdict_line(result: BenchResult) -> str:
     return f"  result: ✗ FAILED: {v.reason}"
 
 
+def output_problem(path: Path) -> str | None:
+    """Why ``path`` cannot take an output file, or None if it can.
+
+    Checked before a run, so a typo in a directory costs no run, and no directory is made
+    on the user's behalf (a misspelt one would silently hold the report).
+    """
+    parent = path.parent
+    if not parent.exists():
+        return f"directory {parent} does not exist"
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    if path.is_dir():
+        return f"{path} is a directory"
+    return None
+
+
 def write_json(result: BenchResult, path: Path) -> None:
-    """Write :meth:`BenchResult.to_json` to ``path``."""
+    """Write :meth:`BenchResult.to_json` to ``path`` (its directory must exist)."""
     doc: dict[str, Any] = result.to_json()
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def write_plot(result: BenchResult, path: Path) -> None:
     """Write the accepted-per-second chart (PNG) to ``path``."""
     qps, average = result.config.quota_lines()
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_png_chart(path, result.summary.accepted_per_second, limit=qps, average_limit=average)

@@ -493,6 +493,10 @@ async def run_bench(
         if not config.targets_real_coze and config.base_url is None:
             with anyio.move_on_after(10, shield=True):
                 quota = await _get_json(f"{base_url}/_emulator/quota")
+            if quota is not None:
+                # The child emulator enforces exactly this plan's buckets, handed over as
+                # --quota specs, which carry no name: it calls the table "custom".
+                quota["plan"] = config.plan.name
         return BenchResult(
             config=config,
             summary=summary,
