@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from .cli_target import Target, TargetError, budget_refusal, estimate_calls, resolve_target
 from .client import AsyncCoze
 from .config import COZE_CN_BASE_URL
 from .errors import CozeError
@@ -47,11 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         "--user-id", default="coze-async-cli", help="end-user id (default: %(default)s)"
     )
     chat.add_argument("--conversation-id", help="continue this conversation")
-    chat.add_argument("--token", help="access token (default: $COZE_API_TOKEN)")
-    chat.add_argument(
-        "--base-url",
-        help=f"API host (default: $COZE_API_BASE or {COZE_CN_BASE_URL})",
-    )
+    _add_target_args(chat, env_chooses=True)
 
     _add_bench_parser(sub)
 
@@ -61,6 +59,47 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--token", default=None, help="the bearer token it accepts")
     emu.add_argument("--event-delay", type=float, default=0.0, help="seconds between events")
     return parser
+
+
+def _add_target_args(parser: argparse.ArgumentParser, *, env_chooses: bool) -> None:
+    """Add ``--target``, ``--base-url`` and ``--token`` (see :func:`resolve_target`)."""
+    env = (
+        "; an exported COZE_API_TOKEN or COZE_API_BASE chooses as these flags do"
+        if env_chooses
+        else "; the environment never chooses Coze for this command"
+    )
+    parser.add_argument(
+        "--target",
+        choices=("coze", "emulator"),
+        help=(
+            "where calls go (default: an explicit --base-url decides: a loopback host is an "
+            f"emulator, any other Coze; --token means Coze; else the embedded emulator{env})"
+        ),
+    )
+    parser.add_argument(
+        "--base-url",
+        help=f"API host (Coze's default: $COZE_API_BASE or {COZE_CN_BASE_URL})",
+    )
+    parser.add_argument(
+        "--token", help="access token (Coze's default: $COZE_API_TOKEN; an emulator's: its own)"
+    )
+
+
+def _resolve(args: argparse.Namespace, *, env_chooses: bool) -> Target | None:
+    """The command's target, announced on stderr; None (after saying why) when unusable."""
+    try:
+        target = resolve_target(
+            target=args.target,
+            base_url=args.base_url,
+            token=args.token,
+            env=os.environ,
+            env_chooses=env_chooses,
+        )
+    except TargetError as exc:
+        print(f"coze-async {args.command}: {exc}", file=sys.stderr)
+        return None
+    print(f"coze-async {args.command}: target: {target.describe()}", file=sys.stderr, flush=True)
+    return target
 
 
 def _add_bench_parser(sub: Any) -> None:
@@ -117,8 +156,17 @@ def _add_bench_parser(sub: Any) -> None:
     bench.add_argument("--message", default="早上好", help="what each chat says")
     bench.add_argument("--json", type=output_path, metavar="PATH", help="write the results as JSON")
     bench.add_argument("--plot", type=output_path, metavar="PATH", help="write a PNG chart")
-    bench.add_argument("--token", help="access token: target Coze instead of an emulator")
-    bench.add_argument("--base-url", help="API host (with --token: Coze; without: an emulator)")
+    _add_target_args(bench, env_chooses=False)
+    bench.add_argument(
+        "--max-calls",
+        type=int,
+        metavar="N",
+        help=(
+            "against Coze: refuse to start a run that may make more than N API calls "
+            "(required on personal-free, whose accounts get 500 calls ever, unless --yes)"
+        ),
+    )
+    bench.add_argument("--yes", action="store_true", help="against Coze: run even over --max-calls")
     bench.add_argument("--bot-id", help="bot for chat scenarios (required with a token)")
     bench.add_argument("--workflow-id", help="workflow for workflow-stream (with a token)")
     bench.add_argument("--quiet", action="store_true", help="no live progress line")
@@ -139,6 +187,9 @@ async def _bench(args: argparse.Namespace) -> int:
     from .bench import PLANS, BenchConfig, run_bench
     from .bench.report import format_progress, format_report, write_json, write_plot
 
+    target = _resolve(args, env_chooses=False)
+    if target is None:
+        return 2
     config = BenchConfig(
         scenario=args.scenario,
         concurrency=args.concurrency,
@@ -147,13 +198,27 @@ async def _bench(args: argparse.Namespace) -> int:
         plan=PLANS[args.plan],
         limit=not args.no_limit,
         event_delay=args.event_delay,
-        base_url=args.base_url,
-        token=args.token or (os.environ.get("COZE_API_TOKEN") if not args.base_url else None),
+        base_url=target.base_url,
+        token=target.token,
+        target="coze" if target.is_coze else "emulator",
         bot_id=args.bot_id,
         workflow_id=args.workflow_id,
         message=args.message,
         retries=args.retries,
     )
+    if config.targets_real_coze:
+        # Said and checked before anything is sent: a free account has 500 calls, ever.
+        estimate = estimate_calls(config)
+        upper = "an unbounded number of" if estimate.upper is None else f"up to {estimate.upper}"
+        print(
+            f"coze-async bench: this run may make {upper} API calls ({estimate.why})",
+            file=sys.stderr,
+            flush=True,
+        )
+        refusal = budget_refusal(estimate, config.plan, max_calls=args.max_calls, yes=args.yes)
+        if refusal is not None:
+            print(f"coze-async bench: not started: {refusal}", file=sys.stderr)
+            return 2
     live = sys.stderr.isatty() and not args.quiet
     shown = [0]
 
@@ -164,10 +229,10 @@ async def _bench(args: argparse.Namespace) -> int:
         shown[0] = len(line)
 
     def started(url: str) -> None:
-        target = "Coze" if config.targets_real_coze else f"the emulator at {url}"
+        where = f"Coze at {url}" if config.targets_real_coze else f"the emulator at {url}"
         print(
             f"bench: {config.scenario}, concurrency {config.concurrency}, "
-            f"{'limiter on' if config.limit else 'limiter off'}, against {target}; "
+            f"{'limiter on' if config.limit else 'limiter off'}, against {where}; "
             "Ctrl-C stops early",
             file=sys.stderr,
             flush=True,
@@ -225,21 +290,31 @@ async def _stream_chat(coze: AsyncCoze, args: argparse.Namespace, bot_id: str) -
 
 
 async def _chat(args: argparse.Namespace) -> int:
-    token = args.token or os.environ.get("COZE_API_TOKEN")
-    if token:
-        if not args.bot_id:
-            print("coze-async chat: --bot-id is required with a token", file=sys.stderr)
-            return 2
-        async with AsyncCoze(token=token, base_url=args.base_url) as coze:
-            return await _stream_chat(coze, args, args.bot_id)
-    from .emulator import ECHO_BOT_ID, Emulator
+    target = _resolve(args, env_chooses=True)
+    if target is None:
+        return 2
+    if target.is_coze and not args.bot_id:
+        print("coze-async chat: --bot-id is required against Coze", file=sys.stderr)
+        return 2
+    async with _client(target) as coze:
+        return await _stream_chat(coze, args, args.bot_id or _ECHO_BOT_ID)
 
-    print("(no token configured: answering from the local emulator)", file=sys.stderr)
-    async with (
-        Emulator() as emu,
-        AsyncCoze(token=emu.token, base_url=emu.url) as coze,
-    ):
-        return await _stream_chat(coze, args, args.bot_id or ECHO_BOT_ID)
+
+#: The emulator's echo bot (``coze_async.emulator.ECHO_BOT_ID``), any emulator's default bot.
+_ECHO_BOT_ID = "7400000000000000001"
+
+
+@asynccontextmanager
+async def _client(target: Target) -> AsyncIterator[AsyncCoze]:
+    """A client for ``target``; the embedded emulator runs in-process for as long."""
+    if target.kind != "embedded":
+        async with AsyncCoze(token=target.token, base_url=target.base_url) as coze:
+            yield coze
+        return
+    from .emulator import Emulator
+
+    async with Emulator() as emu, AsyncCoze(token=emu.token, base_url=emu.url) as coze:
+        yield coze
 
 
 def main(argv: Sequence[str] | None = None) -> int:

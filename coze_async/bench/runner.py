@@ -68,6 +68,8 @@ class BenchConfig:
     event_delay: float = 0.02
     base_url: str | None = None
     token: str | None = attrs.field(default=None, repr=False)
+    #: ``"coze"`` or ``"emulator"`` (the CLI decides it explicitly); None: a token means Coze.
+    target: str | None = None
     bot_id: str | None = None
     workflow_id: str | None = None
     message: str = "早上好"
@@ -98,6 +100,10 @@ class BenchConfig:
             raise InvalidArgumentError(
                 f"max_error_rate must be within 0..1, got {self.max_error_rate}"
             )
+        if self.target not in (None, "coze", "emulator"):
+            raise InvalidArgumentError(f"target must be coze or emulator, got {self.target!r}")
+        if self.target == "coze" and not self.token:
+            raise InvalidArgumentError("target coze needs a token (--token or COZE_API_TOKEN)")
         if self.targets_real_coze:
             kinds = _MIXED if self.scenario == "mixed" else (self.scenario,)
             if any(k.startswith("chat") for k in kinds) and not self.bot_id:
@@ -109,7 +115,10 @@ class BenchConfig:
 
     @property
     def targets_real_coze(self) -> bool:
-        """True when a token was given: the run goes to ``base_url`` (Coze), not an emulator."""
+        """True when the run goes to ``base_url`` as Coze: ``target="coze"``, or a token with no
+        ``target``. With ``target="emulator"`` the token is the emulator's."""
+        if self.target is not None:
+            return self.target == "coze"
         return self.token is not None
 
     @property
@@ -462,7 +471,8 @@ async def run_bench(
         if config.targets_real_coze:
             base_url, token = config.base_url, config.token
         elif config.base_url is not None:
-            base_url, token = config.base_url, os.environ.get("COZE_API_TOKEN", "emu_test_token")
+            base_url = config.base_url
+            token = config.token or os.environ.get("COZE_API_TOKEN", "emu_test_token")
         else:
             base_url = await stack.enter_async_context(_emulator_process(config))
             token = "emu_test_token"
