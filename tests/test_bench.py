@@ -392,3 +392,40 @@ async def test_an_output_file_in_a_missing_directory_is_refused_before_the_run(
     assert f"{flag}: directory {missing} does not exist" in stderr
     assert "Ctrl-C stops early" not in stderr  # no run started
     assert not (tmp_path / "nonexistent").exists()
+
+
+# ----------------------------------------------------------------------------- chat-poll (15.6)
+
+
+def _most_in_any_second(times: list[float]) -> int:
+    ordered = sorted(times)
+    best, low = 0, 0
+    for high, t in enumerate(ordered):
+        while ordered[low] <= t - 1.0:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
+
+
+async def test_chat_poll_counts_each_request_when_its_create_was_accepted(
+    free_emu: Emulator,
+) -> None:
+    # Each polled chat makes three chat-bucket calls (create, retrieve, message list) against
+    # 20 a second; 26 workers start at once, so 20 creates go at once and 6 wait for quota.
+    config = BenchConfig(
+        base_url=free_emu.url, scenario="chat-poll", concurrency=26, duration=1.2, plan=FREE
+    )
+    result = await run_bench(config)
+    s = result.summary
+    creates = [r.at for r in free_emu.requests if (r.method, r.path) == ("POST", "/v3/chat")]
+    assert s.failed == 0 and s.ok == len(creates) >= 26
+    server = per_second([t - result.started_at for t in creates], len(s.accepted_per_second))
+    assert server[0] == 20
+    # The client's series follows the server's, second by second (a create answered just
+    # after a second's boundary may move one request to the next second).
+    assert sum(s.accepted_per_second) == sum(server)
+    assert all(abs(a - b) <= 1 for a, b in zip(s.accepted_per_second, server, strict=True))
+    assert max(s.accepted_per_second) <= _most_in_any_second(creates) == 20
+    # The limiter wait is the create's: the first 20 did not wait at all, the rest did.
+    assert s.quota_wait["p50"] is not None and s.quota_wait["p50"] < 0.2
+    assert s.quota_wait["p99"] is not None and s.quota_wait["p99"] > 0.5
