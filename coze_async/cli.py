@@ -19,6 +19,7 @@ from typing import Any
 
 import anyio
 
+from .__about__ import __version__
 from .cli_target import Target, TargetError, budget_refusal, estimate_calls, resolve_target
 from .client import AsyncCoze
 from .config import COZE_CN_BASE_URL
@@ -30,9 +31,12 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .emulator.__main__ import DESCRIPTION, add_arguments
+
     parser = argparse.ArgumentParser(
         prog="coze-async", description="Coze (扣子) OpenAPI from the terminal, asyncio-native."
     )
+    parser.add_argument("--version", action="version", version=f"coze-async {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     chat = sub.add_parser(
@@ -53,11 +57,11 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_bench_parser(sub)
 
-    emu = sub.add_parser("emulator", help="serve the local Coze emulator")
-    emu.add_argument("--host", default="127.0.0.1")
-    emu.add_argument("--port", type=int, default=8080)
-    emu.add_argument("--token", default=None, help="the bearer token it accepts")
-    emu.add_argument("--event-delay", type=float, default=0.0, help="seconds between events")
+    # The same options and help as ``python -m coze_async.emulator``: one definition.
+    emu = sub.add_parser("emulator", help="serve the local Coze emulator", description=DESCRIPTION)
+    add_arguments(emu)
+    for command in sub.choices.values():
+        command.set_defaults(subparser=command)
     return parser
 
 
@@ -319,20 +323,20 @@ async def _client(target: Target) -> AsyncIterator[AsyncCoze]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``coze-async`` command; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # Let the subcommand complain, so its usage (not the top-level one) is shown.
+        args.subparser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "chat":
             return anyio.run(_chat, args)
         if args.command == "bench":
             return anyio.run(_bench, args)
         if args.command == "emulator":
-            from .emulator.__main__ import main as emulator_main
+            from .emulator.__main__ import run
 
-            forwarded = ["--host", args.host, "--port", str(args.port)]
-            if args.token:
-                forwarded += ["--token", args.token]
-            forwarded += ["--event-delay", str(args.event_delay)]
-            return emulator_main(forwarded)
+            return run(args, prog="coze-async emulator")
     except CozeError as exc:
         print(f"coze-async: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

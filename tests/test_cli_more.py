@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
 
 import anyio
 import pytest
@@ -19,6 +20,8 @@ from coze_async.ratelimit import Plan
 
 pytestmark = pytest.mark.anyio
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COZE_")}
@@ -26,9 +29,9 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-async def _run(*args: str, env: Mapping[str, str] | None = None, stdin: bytes = b"") -> tuple[
-    int, str, str
-]:
+async def _run(
+    *args: str, env: Mapping[str, str] | None = None, stdin: bytes = b""
+) -> tuple[int, str, str]:
     with anyio.fail_after(30):
         done = await anyio.run_process(
             [sys.executable, "-m", "coze_async", *args],
@@ -163,3 +166,100 @@ async def test_chat_with_no_configuration_names_the_embedded_emulator() -> None:
     assert code == 0, err
     assert out.strip() == "你说：hi"
     assert "target: the embedded emulator" in err
+
+
+# ----------------------------------------------------------------------------- 15.10 one parser
+
+
+async def test_version_prints_the_package_version() -> None:
+    from coze_async import __version__
+
+    code, out, _ = await _run("--version")
+    assert code == 0
+    assert out.strip() == f"coze-async {__version__}"
+
+
+def _options(help_text: str) -> str:
+    """The help after the usage block: descriptions and options, not the program name."""
+    return help_text.split("\n\n", 1)[1]
+
+
+async def test_the_emulator_subcommand_has_the_module_s_options_and_help() -> None:
+    code, sub_help, _ = await _run("emulator", "--help")
+    assert code == 0
+    with anyio.fail_after(30):
+        done = await anyio.run_process(
+            [sys.executable, "-m", "coze_async.emulator", "--help"], env=_env()
+        )
+    module_help = done.stdout.decode()
+    assert _options(sub_help) == _options(module_help)
+    for flag in ("--quota", "--no-record", "--coalesce", "--chat-duration", "--rate-limit-status"):
+        assert flag in sub_help
+
+
+async def test_the_emulator_subcommand_enforces_its_quota_flag() -> None:
+    import aiohttp
+
+    cmd = [sys.executable, "-m", "coze_async", "emulator", "--port", "0", "--quota", "chat=1/1"]
+    cmd += ["--no-record", "--coalesce"]
+    async with await anyio.open_process(cmd, env=_env(PYTHONUNBUFFERED="1")) as proc:
+        assert proc.stdout is not None
+        seen = b""
+        with anyio.fail_after(20):
+            while b"Press Ctrl-C" not in seen:
+                seen += await proc.stdout.receive()
+        banner = seen.decode()
+        url = banner.splitlines()[0].removeprefix("Coze emulator listening on ")
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
+        assert "quotas: chat 1/1s" in banner
+        async with aiohttp.ClientSession() as http, http.get(f"{url}/_emulator/quota") as resp:
+            report = await resp.json()
+        proc.terminate()
+        with anyio.fail_after(20):
+            code = await proc.wait()
+    assert report["buckets"]["chat"]["limit"] == 1
+    assert code == 0
+
+
+async def test_a_typo_in_a_bench_flag_shows_bench_s_usage() -> None:
+    code, out, err = await _run("bench", "--duraton", "1")
+    assert code == 2
+    assert out == ""
+    assert err.startswith("usage: coze-async bench ")
+    assert "coze-async bench: error: unrecognized arguments: --duraton 1" in err
+
+
+# ----------------------------------------------------------------------------- 15.11 port in use
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port: int = s.getsockname()[1]
+        yield port
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "coze_async", "emulator"],
+        ["-m", "coze_async.emulator"],
+        [str(EXAMPLES / "web_chat" / "app.py")],
+    ],
+    ids=["coze-async emulator", "python -m coze_async.emulator", "web_chat example"],
+)
+async def test_a_port_in_use_is_one_line_naming_it(busy_port: int, command: list[str]) -> None:
+    with anyio.fail_after(30):
+        done = await anyio.run_process(
+            [sys.executable, *command, "--port", str(busy_port)], check=False, env=_env()
+        )
+    err = done.stderr.decode()
+    assert done.returncode == 1
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"port {busy_port} on 127.0.0.1 is already in use" in err
+    assert "--port 0" in err

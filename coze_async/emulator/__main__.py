@@ -1,10 +1,15 @@
-"""Command line: ``python -m coze_async.emulator --port 8080`` serves until Ctrl-C."""
+"""Command line: ``python -m coze_async.emulator --port 8080`` serves until Ctrl-C.
+
+``coze-async emulator`` is the same command: both build their options with
+:func:`add_arguments` and run :func:`run`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import errno
 import signal
 from collections.abc import Sequence
 
@@ -12,14 +17,24 @@ from .bots import AUDIO_BOT_ID, ECHO_BOT_ID, TOOL_BOT_ID
 from .quota import parse_quota
 from .server import Emulator
 from .wire import DEFAULT_TOKEN, FAULT_HEADER
+from .workflows import ECHO_WORKFLOW_ID, FAILING_WORKFLOW_ID, QA_WORKFLOW_ID, STREAM_WORKFLOW_ID
+
+#: The command's description, in ``--help`` of both spellings.
+DESCRIPTION = (
+    "Serve a local Coze OpenAPI emulator until interrupted. The first line printed is "
+    "'Coze emulator listening on URL' (with --port 0, the URL of the port actually bound)."
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The CLI's argument parser (shared with ``coze-async emulator``)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m coze_async.emulator",
-        description="Serve a local Coze OpenAPI emulator until interrupted.",
-    )
+def build_parser(prog: str = "python -m coze_async.emulator") -> argparse.ArgumentParser:
+    """The command's argument parser."""
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the emulator's options to ``parser`` (``coze-async emulator`` uses the same)."""
     parser.add_argument(
         "--host", default="127.0.0.1", help="interface to bind (default: %(default)s)"
     )
@@ -70,15 +85,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not keep every request in memory (for long load tests)",
     )
-    return parser
 
 
-async def serve(args: argparse.Namespace) -> None:
-    """Run the emulator described by parsed ``args`` until cancelled."""
+def _listen_error(exc: OSError, host: str, port: int) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is already in use; choose another with --port "
+            "(--port 0 picks a free one and prints its URL)"
+        )
+    return f"cannot listen on {host} port {port}: {exc.strerror or exc}"
+
+
+async def serve(args: argparse.Namespace, prog: str = "python -m coze_async.emulator") -> None:
+    """Run the emulator described by parsed ``args`` until cancelled.
+
+    Bad options and a port that cannot be bound raise :class:`SystemExit` with a one-line
+    message (exit status 1), not a traceback.
+    """
     try:
         plan = parse_quota(args.quota) if args.quota else None
     except ValueError as exc:
-        raise SystemExit(f"python -m coze_async.emulator: {exc}") from None
+        raise SystemExit(f"{prog}: {exc}") from None
     emu = Emulator(
         host=args.host,
         port=args.port,
@@ -90,10 +117,18 @@ async def serve(args: argparse.Namespace) -> None:
         coalesce=args.coalesce,
     )
     emu.record_requests = not args.no_record
-    async with emu:
+    try:
+        await emu.start()
+    except OSError as exc:
+        raise SystemExit(f"{prog}: {_listen_error(exc, args.host, args.port)}") from None
+    try:
         print(f"Coze emulator listening on {emu.url}", flush=True)
         print(f"  token:  {emu.token}")
         print(f"  bots:   echo {ECHO_BOT_ID}, tool {TOOL_BOT_ID}, audio {AUDIO_BOT_ID}")
+        print(
+            f"  workflows: echo {ECHO_WORKFLOW_ID}, stream {STREAM_WORKFLOW_ID}, "
+            f"qa (interrupts) {QA_WORKFLOW_ID}, failing {FAILING_WORKFLOW_ID}"
+        )
         print(f"  faults: request header {FAULT_HEADER}: name[=value];...")
         if plan is not None:
             quotas = ", ".join(f"{b.name} {b.limit}/{b.period:g}s" for b in plan.buckets)
@@ -104,14 +139,20 @@ async def serve(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
+    finally:
+        await emu.close()
+
+
+def run(args: argparse.Namespace, prog: str = "python -m coze_async.emulator") -> int:
+    """Serve parsed ``args`` until Ctrl-C or SIGTERM; returns the process exit code."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args, prog))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
-    args = build_parser().parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args))
-    return 0
+    return run(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import signal
 from collections.abc import Collection
 from pathlib import Path
@@ -78,6 +79,15 @@ def make_app(
     return app
 
 
+def _listen_error(exc: OSError, host: str, port: int) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is already in use; choose another with --port "
+            "(--port 0 picks a free one and prints its URL)"
+        )
+    return f"cannot listen on {host} port {port}: {exc.strerror or exc}"
+
+
 async def main(host: str, port: int, event_delay: float) -> None:
     """Start the emulator and the web app; serve until interrupted (Ctrl-C)."""
     async with (
@@ -88,7 +98,12 @@ async def main(host: str, port: int, event_delay: float) -> None:
         await runner.setup()
         try:
             site = web.TCPSite(runner, host, port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:
+                # One line naming the port, not a traceback: the usual cause is another server
+                # (often the emulator, also on 8080) already listening there.
+                raise SystemExit(f"web chat: {_listen_error(exc, host, port)}") from None
             bound_host, bound_port = runner.addresses[0][:2]
             print(f"web chat: http://{bound_host}:{bound_port}/  (Ctrl-C to stop)", flush=True)
             stop = asyncio.Event()
@@ -104,7 +119,9 @@ async def main(host: str, port: int, event_delay: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--port", type=int, default=8080, help="port; 0 picks a free one (default: %(default)s)"
+    )
     parser.add_argument(
         "--event-delay",
         type=float,
