@@ -148,7 +148,17 @@ def _add_bench_parser(sub: Any) -> None:
         "--plan", choices=sorted(PLANS), default="personal-free", help="(default: %(default)s)"
     )
     bench.add_argument(
-        "--no-limit", action="store_true", help="turn the client-side quota limiter off"
+        "--no-limit",
+        action="store_true",
+        help=(
+            "turn the client-side quota limiter off (a stress mode: the server rejects what "
+            "is over quota, and each worker backs off after a rejection: 0.05 s doubling to 1 s)"
+        ),
+    )
+    bench.add_argument(
+        "--no-backoff",
+        action="store_true",
+        help="with --no-limit: send again at once after a rejection (raw stress)",
     )
     bench.add_argument(
         "--event-delay",
@@ -247,7 +257,7 @@ async def _bench(args: argparse.Namespace) -> int:
     from .bench import exit_code
 
     result = await run_bench(
-        attrs.evolve(config, max_error_rate=args.max_error_rate),
+        attrs.evolve(config, max_error_rate=args.max_error_rate, backoff=not args.no_backoff),
         on_progress=progress if live else None,
         on_start=started,
         handle_signals=True,

@@ -429,3 +429,45 @@ async def test_chat_poll_counts_each_request_when_its_create_was_accepted(
     # The limiter wait is the create's: the first 20 did not wait at all, the rest did.
     assert s.quota_wait["p50"] is not None and s.quota_wait["p50"] < 0.2
     assert s.quota_wait["p99"] is not None and s.quota_wait["p99"] > 0.5
+
+
+# ----------------------------------------------------------------------------- backoff (15.4)
+
+
+def test_the_backoff_after_rejections_doubles_up_to_a_cap() -> None:
+    from coze_async.bench.runner import BACKOFF_CAP, rejection_backoff
+
+    assert [rejection_backoff(n) for n in range(7)] == [0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0]
+    assert rejection_backoff(1000) == BACKOFF_CAP == 1.0
+
+
+async def test_no_limit_backs_off_after_rejections_unless_told_not_to() -> None:
+    sent: dict[bool, int] = {}
+    for backoff in (True, False):
+        async with Emulator(plan=FREE, event_delay=0.005) as server:
+            assert server.quota is not None
+            config = BenchConfig(
+                base_url=server.url,
+                concurrency=40,
+                duration=1.0,
+                plan=FREE,
+                limit=False,
+                backoff=backoff,
+            )
+            result = await run_bench(config)
+            s, stats = result.summary, server.quota.stats["chat"]
+        # What the server answered is what the report says was sent, second by second.
+        assert s.requests == sum(s.sent_per_second) == len(server.requests)
+        assert sum(s.rejected_per_second) == stats.rejected > 0
+        assert sum(s.accepted_per_second) == stats.accepted
+        report = format_report(result)
+        assert f"sent          {s.requests:,} requests, {s.sent_per_s:,.1f}/s" in report
+        sent[backoff] = s.requests
+        if backoff:
+            # Pauses of at least 25, 50, 100, 200, 400 ms: at most 6 rejections a second per
+            # worker, each accepted request starting one worker's count over.
+            assert stats.rejected <= 6 * (config.concurrency + stats.accepted)
+            assert "backs off after a rejection" in report
+        else:
+            assert "--no-backoff" in report
+    assert sent[False] > 2 * sent[True]

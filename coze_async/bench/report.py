@@ -21,6 +21,10 @@ def _s(value: float | None) -> str:
     return f"{value:.2f} s"
 
 
+def _rate(series: list[int], elapsed: float) -> str:
+    return f"{sum(series) / elapsed:,.1f}" if elapsed > 0 else "0"
+
+
 def format_progress(p: Progress, width: int = 24) -> str:
     """One status line: a bar of elapsed time, requests done, events/s and errors."""
     frac = min(1.0, p.elapsed / p.deadline) if p.deadline > 0 else 1.0
@@ -37,7 +41,12 @@ def format_report(result: BenchResult) -> str:
     c, s = result.config, result.summary
     qps, average = c.quota_lines()
     target = "Coze at " + result.base_url if c.targets_real_coze else "the emulator"
-    limiter = "on" if c.limit else "OFF (--no-limit)"
+    if c.limit:
+        limiter = "on"
+    elif c.backoff:
+        limiter = "OFF (--no-limit; each worker backs off after a rejection)"
+    else:
+        limiter = "OFF (--no-limit --no-backoff: rejections are retried at once)"
     lines = [
         f"coze-async bench: {c.scenario} against {target}",
         f"  plan {c.plan.name}, client-side limiter {limiter}, concurrency {c.concurrency}, "
@@ -59,6 +68,9 @@ def format_report(result: BenchResult) -> str:
     lines += [
         f"  throughput    {s.requests_per_s:,.1f} ok requests/s, {s.events:,} events "
         f"({s.events_per_s:,.0f} events/s)",
+        f"  sent          {s.requests:,} requests, {s.sent_per_s:,.1f}/s: accepted "
+        f"{_rate(s.accepted_per_second, s.elapsed)}/s, rejected "
+        f"{_rate(s.rejected_per_second, s.elapsed)}/s",
         "",
         "                      p50        p95        p99",
         "  first event   " + "".join(f"{_s(s.ttfe[k]):>11}" for k in ("p50", "p95", "p99")),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import random
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -80,6 +81,9 @@ class BenchConfig:
     max_duration: float = 600.0
     #: The share of sent requests that may fail (or be rejected) with the run still passing.
     max_error_rate: float = 0.0
+    #: After a rate-limit rejection, a worker pauses (see :func:`rejection_backoff`) before
+    #: its next request; False sends again at once (the raw stress of ``--no-backoff``).
+    backoff: bool = True
 
     def __attrs_post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -224,10 +228,15 @@ class _WatchedLimiter:
     def bind(self, plan: Plan) -> None:
         self.inner.bind(plan)
 
-    @staticmethod
-    def _granted() -> None:
+    #: The run's clock (seconds from its start), set once the run exists.
+    clock: Callable[[], float] | None = None
+
+    def _granted(self) -> None:
         record = _CURRENT.get()
         if record is not None:
+            # The first grant is the request's own send (a poll's later retrieves are not).
+            if record.sent_at is None and self.clock is not None:
+                record.sent_at = self.clock()
             record.granted = True
 
     async def acquire(self, names: Sequence[str], *, timeout: float | None = None) -> float:
@@ -301,6 +310,21 @@ async def _get_json(url: str) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- the run
 
+#: The first pause after a rejection, and the most a worker ever pauses (seconds).
+BACKOFF_FIRST = 0.05
+BACKOFF_CAP = 1.0
+
+
+def rejection_backoff(rejected_in_a_row: int) -> float:
+    """The longest pause (seconds) after ``rejected_in_a_row`` consecutive rejections.
+
+    Doubles from :data:`BACKOFF_FIRST` and stops at :data:`BACKOFF_CAP`: 0.05, 0.1, 0.2,
+    0.4, 0.8, 1, 1, ... The worker pauses a random 50-100 % of it.
+    """
+    if rejected_in_a_row < 1:
+        return 0.0
+    return float(min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** min(rejected_in_a_row - 1, 30)))
+
 
 class _Run:
     def __init__(
@@ -314,6 +338,8 @@ class _Run:
         self.stopping = False
         self.interrupted = False
         self.stop = anyio.Event()
+        #: Set at the deadline (or on a stop): workers pausing after a rejection wake up.
+        self.stopped = anyio.Event()
         self.all_done = anyio.Event()
         self.workers_left = config.concurrency
         self.waiting: dict[anyio.CancelScope, RequestRecord] = {}
@@ -340,6 +366,7 @@ class _Run:
                 with anyio.move_on_after(self.config.deadline):
                     await self.stop.wait()
                 self.stopping = True
+                self.stopped.set()
                 # Withdraw what still waits for quota: never sent, so not a failure.
                 for scope, record in list(self.waiting.items()):
                     if not record.granted:
@@ -359,6 +386,7 @@ class _Run:
         return True
 
     async def worker(self, index: int) -> None:
+        rejected_in_a_row = 0
         try:
             while self.take():
                 kind = self.config.scenario
@@ -367,8 +395,20 @@ class _Run:
                 record = RequestRecord(scenario=kind, start=self.now())
                 # Without a limiter nothing waits: every request is on its way at once.
                 record.granted = self.coze.limiter is None
+                if record.granted:
+                    record.sent_at = record.start
                 self.records.append(record)
                 await self.one(kind, record, user_id=f"bench-{index}")
+                if not (record.server_rejected and self.config.backoff):
+                    rejected_in_a_row = 0
+                    continue
+                # Back off, as a well-behaved client would: the stress stays (every worker
+                # still sends) but a rejecting server is not hammered thousands of times a
+                # second. Jitter keeps the workers from coming back in lockstep.
+                rejected_in_a_row += 1
+                delay = rejection_backoff(rejected_in_a_row) * random.uniform(0.5, 1.0)
+                with anyio.move_on_after(delay):
+                    await self.stopped.wait()
         finally:
             self.workers_left -= 1
             if not self.workers_left:
@@ -505,6 +545,8 @@ async def run_bench(
             )
         )
         run = _Run(config, coze, on_progress)
+        if isinstance(limiter, _WatchedLimiter):
+            limiter.clock = run.now
         async with anyio.create_task_group() as tg:
             if handle_signals:
                 await tg.start(_watch_signals, run, tg.cancel_scope)

@@ -39,7 +39,8 @@ class RequestRecord:
     (``RateLimitError``, ``StreamInterruptedError``, ...). ``quota_wait`` is the time spent
     waiting for the client-side limiter; ``first_event`` and ``end`` are measured from
     ``start``, so they include that wait (:attr:`ttfe` and :attr:`latency` leave it out).
-    ``accepted_at`` is when the server took the request (the response headers arrived).
+    ``accepted_at`` is when the server took the request (the response headers arrived);
+    ``sent_at`` when it left the client (the limiter let it go, or at ``start`` without one).
     """
 
     scenario: str
@@ -53,6 +54,12 @@ class RequestRecord:
     server_rejected: bool = False
     #: The client-side limiter let it go (always true without a limiter).
     granted: bool = False
+    sent_at: float | None = None
+
+    @property
+    def sent_time(self) -> float:
+        """When it was sent: ``sent_at``, else ``start`` plus the limiter wait."""
+        return self.sent_at if self.sent_at is not None else self.start + self.quota_wait
 
     @property
     def ttfe(self) -> float | None:
@@ -103,6 +110,18 @@ def _pcts(values: list[float]) -> dict[str, float | None]:
     return {f"p{q}": percentile(values, q) for q in (50, 95, 99)}
 
 
+def _pcts_per_second(
+    pairs: Iterable[tuple[float, float]], seconds: int, qs: Sequence[int]
+) -> dict[str, list[float | None]]:
+    """Percentiles ``qs`` of the values in each whole second, from ``(time, value)`` pairs."""
+    buckets: list[list[float]] = [[] for _ in range(max(0, seconds))]
+    for t, value in pairs:
+        k = math.floor(t)
+        if 0 <= k < seconds:
+            buckets[k].append(value)
+    return {f"p{q}": [percentile(b, q) for b in buckets] for q in qs}
+
+
 @attrs.frozen
 class Summary:
     """The figures of one run (see :func:`summarize`); :meth:`to_json` for the JSON file."""
@@ -122,6 +141,20 @@ class Summary:
     client_rejections: int
     accepted_per_second: list[int]
     by_scenario: dict[str, dict[str, int]]
+    #: Requests sent, per second: what the server had to answer (accepted or not).
+    sent_per_second: list[int] = attrs.field(factory=list)
+    #: Requests rejected for quota, by the second they were sent.
+    rejected_per_second: list[int] = attrs.field(factory=list)
+    #: Other failures the server did not accept (connection errors, a bad token, ...), by
+    #: the second they ended. With the two above and ``accepted_per_second``, every sent
+    #: request is in exactly one series.
+    failed_per_second: list[int] = attrs.field(factory=list)
+    #: Requests sent per second over the whole run.
+    sent_per_s: float = 0.0
+    #: Latency p50/p95/p99 (s) of the successful requests sent in each second (None: none).
+    latency_per_second: dict[str, list[float | None]] = attrs.field(factory=dict)
+    #: Limiter wait p50/p99 (s) of the requests sent in each second.
+    quota_wait_per_second: dict[str, list[float | None]] = attrs.field(factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (seconds as floats, counts as ints)."""
@@ -133,8 +166,8 @@ def summarize(records: Sequence[RequestRecord], elapsed: float) -> Summary:
 
     Failures are grouped by error class. Percentiles cover successful requests only (a
     failure's timing says little about the service). The per-second series counts the
-    requests the server accepted, by the second they were accepted in; it has one entry per
-    started second of the run.
+    requests the server accepted, by the second they were accepted in; it and the other
+    per-second series have one entry per started second of the run.
     """
     sent = [r for r in records if r.outcome != NOT_SENT]
     ok = [r for r in sent if r.outcome == OK]
@@ -166,4 +199,24 @@ def summarize(records: Sequence[RequestRecord], elapsed: float) -> Summary:
             (r.accepted_at for r in sent if r.accepted_at is not None), seconds
         ),
         by_scenario=by_scenario,
+        sent_per_second=per_second((r.sent_time for r in sent), seconds),
+        rejected_per_second=per_second((r.sent_time for r in sent if r.server_rejected), seconds),
+        failed_per_second=per_second(
+            (
+                r.end
+                for r in sent
+                if r.outcome != OK
+                and not r.server_rejected
+                and r.accepted_at is None
+                and r.end is not None
+            ),
+            seconds,
+        ),
+        sent_per_s=len(sent) / elapsed if elapsed > 0 else 0.0,
+        latency_per_second=_pcts_per_second(
+            ((r.sent_time, t) for r in ok if (t := r.latency) is not None), seconds, (50, 95, 99)
+        ),
+        quota_wait_per_second=_pcts_per_second(
+            ((r.sent_time, r.quota_wait) for r in sent), seconds, (50, 99)
+        ),
     )
