@@ -24,8 +24,8 @@ from .cli_target import Target, TargetError, budget_refusal, estimate_calls, res
 from .client import AsyncCoze
 from .config import COZE_CN_BASE_URL
 from .errors import CozeError
-from .models.chat import Message
-from .models.events import ChatFailed, MessageDelta
+from .models.chat import Chat, Message, ToolCall, ToolOutput
+from .models.events import ChatFailed, ChatRequiresAction, MessageDelta
 
 __all__ = ["main"]
 
@@ -44,10 +44,20 @@ def _parser() -> argparse.ArgumentParser:
         help="stream a chat reply to the terminal",
         description=(
             "Stream a bot's reply. With no token configured, a local emulator answers "
-            "(its echo bot repeats your message)."
+            "(its echo bot repeats your message). Exit status: 0 answered, 1 the chat failed, "
+            f"2 usage, {EXIT_TOOL_CALLS} the bot waits for tool outputs not given with "
+            "--tool-output (the calls are printed)."
         ),
     )
     chat.add_argument("message", help="what to say")
+    chat.add_argument(
+        "--tool-output",
+        action="append",
+        default=[],
+        type=_name_value("NAME=JSON"),
+        metavar="NAME=JSON",
+        help="answer the bot's calls of tool NAME with this output (sent as given; repeatable)",
+    )
     chat.add_argument("--bot-id", help="the bot to talk to (required with a real token)")
     chat.add_argument(
         "--user-id", default="coze-async-cli", help="end-user id (default: %(default)s)"
@@ -63,6 +73,22 @@ def _parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():
         command.set_defaults(subparser=command)
     return parser
+
+
+#: ``chat``'s exit status when the bot asks for tool calls that no --tool-output answers.
+EXIT_TOOL_CALLS = 3
+
+
+def _name_value(metavar: str) -> Any:
+    """An argparse ``type`` splitting ``NAME=VALUE`` at the first ``=``."""
+
+    def parse(text: str) -> tuple[str, str]:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected {metavar}, got {text!r}")
+        return name.strip(), value
+
+    return parse
 
 
 def _add_target_args(parser: argparse.ArgumentParser, *, env_chooses: bool) -> None:
@@ -274,23 +300,55 @@ async def _bench(args: argparse.Namespace) -> int:
     return exit_code(result)
 
 
+#: How many times one ``chat`` answers tool calls before it stops (a bot asking forever).
+_TOOL_ROUNDS = 8
+
+
 async def _stream_chat(coze: AsyncCoze, args: argparse.Namespace, bot_id: str) -> int:
+    outputs = dict(args.tool_output)
     stream = coze.chat.stream(
         bot_id=bot_id,
         user_id=args.user_id,
         messages=[Message.user(args.message)],
         conversation_id=args.conversation_id,
     )
-    async with stream:
-        async for event in stream:
-            if type(event) is MessageDelta and event.message.type in ("answer", ""):
-                sys.stdout.write(event.message.content)
-                sys.stdout.flush()
-            elif type(event) is ChatFailed:
-                err = event.chat.last_error
-                print(f"\nchat failed: {err}", file=sys.stderr)
-                return 1
-    sys.stdout.write("\n")
+    for _ in range(_TOOL_ROUNDS):
+        wrote = False
+        waiting: Chat | None = None
+        async with stream:
+            async for event in stream:
+                if type(event) is MessageDelta and event.message.type in ("answer", ""):
+                    sys.stdout.write(event.message.content)
+                    sys.stdout.flush()
+                    wrote = wrote or bool(event.message.content)
+                elif type(event) is ChatRequiresAction:
+                    waiting = event.chat
+                elif type(event) is ChatFailed:
+                    err = event.chat.last_error
+                    print(f"\nchat failed: {err}", file=sys.stderr)
+                    return 1
+        if wrote:
+            sys.stdout.write("\n")
+        calls = waiting.required_action.tool_calls if waiting and waiting.required_action else ()
+        if waiting is None or not calls:
+            break
+        missing = sorted({c.function.name for c in calls} - outputs.keys())
+        if missing:
+            return _show_tool_calls(calls, missing)
+        # Every call named has an answer: submit them all at once, as Coze expects.
+        stream = coze.chat.submit_tool_outputs_stream(
+            conversation_id=waiting.conversation_id,
+            chat_id=waiting.id,
+            tool_outputs=[
+                ToolOutput(tool_call_id=c.id, output=outputs[c.function.name]) for c in calls
+            ],
+        )
+    else:
+        print(
+            f"coze-async chat: the bot still asks for tools after {_TOOL_ROUNDS} rounds",
+            file=sys.stderr,
+        )
+        return EXIT_TOOL_CALLS
     snap = stream.snapshot
     for question in snap.follow_ups:
         print(f"  ↳ {question}", file=sys.stderr)
@@ -301,6 +359,19 @@ async def _stream_chat(coze: AsyncCoze, args: argparse.Namespace, bot_id: str) -
             file=sys.stderr,
         )
     return 0
+
+
+def _show_tool_calls(calls: Sequence[ToolCall], missing: Sequence[str]) -> int:
+    """Print the pending tool calls (stdout) and how to answer them (stderr)."""
+    for call in calls:
+        print(f"tool call: {call.function.name} {call.function.arguments}", flush=True)
+    flags = " ".join(f"--tool-output {name}=JSON" for name in missing)
+    print(
+        f"coze-async chat: the bot waits for tool outputs; run again with {flags} "
+        f"(exit status {EXIT_TOOL_CALLS})",
+        file=sys.stderr,
+    )
+    return EXIT_TOOL_CALLS
 
 
 async def _chat(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from coze_async.emulator import ECHO_BOT_ID, Emulator
+from coze_async.emulator import ECHO_BOT_ID, TOOL_BOT_ID, Emulator
 from coze_async.ratelimit import Plan
 
 pytestmark = pytest.mark.anyio
@@ -263,3 +263,47 @@ async def test_a_port_in_use_is_one_line_naming_it(busy_port: int, command: list
     assert len(err.strip().splitlines()) == 1, err
     assert f"port {busy_port} on 127.0.0.1 is already in use" in err
     assert "--port 0" in err
+
+
+# ----------------------------------------------------------------------------- 15.12 tool calls
+
+
+async def test_chat_with_a_tool_bot_prints_the_calls_and_exits_3(emu: Emulator) -> None:
+    code, out, err = await _run("chat", "--base-url", emu.url, "--bot-id", TOOL_BOT_ID, "天气")
+    assert code == 3, err
+    assert out.strip() == 'tool call: get_weather {"city":"北京"}'
+    assert "--tool-output get_weather=JSON" in err
+    assert _sent(emu, "/v3/chat/submit_tool_outputs") == 0
+
+
+async def test_chat_answers_tool_calls_from_tool_output_flags(emu: Emulator) -> None:
+    code, out, err = await _run(
+        "chat",
+        "--base-url",
+        emu.url,
+        "--bot-id",
+        TOOL_BOT_ID,
+        "--tool-output",
+        'get_weather={"temp": 25}',
+        "天气",
+    )
+    assert code == 0, err
+    assert out.strip() == '天气：{"temp": 25}'
+    submits = [r for r in emu.requests if r.path == "/v3/chat/submit_tool_outputs"]
+    assert len(submits) == 1
+    assert [o["output"] for o in submits[0].json["tool_outputs"]] == ['{"temp": 25}']
+
+
+async def test_chat_does_not_submit_when_a_requested_tool_has_no_output(emu: Emulator) -> None:
+    args = ["--bot-id", TOOL_BOT_ID, "--tool-output", "get_time=12:00", "天气"]
+    code, out, err = await _run("chat", "--base-url", emu.url, *args)
+    assert code == 3, err
+    assert "tool call: get_weather" in out
+    assert _sent(emu, "/v3/chat/submit_tool_outputs") == 0
+
+
+async def test_a_tool_output_without_a_name_is_a_usage_error() -> None:
+    code, _, err = await _run("chat", "--tool-output", "no-equals-sign", "hi")
+    assert code == 2
+    assert err.startswith("usage: coze-async chat ")
+    assert "NAME=JSON" in err
