@@ -10,6 +10,7 @@ emulator, started in-process, so the command works on a fresh machine with no ac
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -26,6 +27,7 @@ from .config import COZE_CN_BASE_URL
 from .errors import CozeError
 from .models.chat import Chat, Message, ToolCall, ToolOutput
 from .models.events import ChatFailed, ChatRequiresAction, MessageDelta
+from .models.workflow import InterruptData, WorkflowMessage
 
 __all__ = ["main"]
 
@@ -66,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_target_args(chat, env_chooses=True)
 
     _add_bench_parser(sub)
+    _add_workflow_parser(sub)
 
     # The same options and help as ``python -m coze_async.emulator``: one definition.
     emu = sub.add_parser("emulator", help="serve the local Coze emulator", description=DESCRIPTION)
@@ -75,8 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: ``chat``'s exit status when the bot asks for tool calls that no --tool-output answers.
-EXIT_TOOL_CALLS = 3
+#: Exit status when the run waits for input the command was not given: ``chat``'s tool
+#: calls with no --tool-output, a workflow's interrupt with no answer.
+EXIT_NEEDS_INPUT = 3
+#: ``chat``'s name for it.
+EXIT_TOOL_CALLS = EXIT_NEEDS_INPUT
 
 
 def _name_value(metavar: str) -> Any:
@@ -374,6 +380,137 @@ def _show_tool_calls(calls: Sequence[ToolCall], missing: Sequence[str]) -> int:
     return EXIT_TOOL_CALLS
 
 
+def _add_workflow_parser(sub: Any) -> None:
+    workflow = sub.add_parser(
+        "workflow",
+        help="run a published workflow, answering its questions",
+        description=(
+            "Run a workflow (run: wait for the result; stream: print its nodes' output as it "
+            "comes). When a Q&A / input node interrupts the run, the answer comes from the "
+            "next --resume-data, else from a line read on stdin, and the run is resumed. "
+            "Prints the output on stdout and debug_url on stderr. With no token configured, "
+            "the embedded emulator runs it (workflow ids: see README, 'The emulator'). Exit "
+            f"status: 0 done, 1 failed, 2 usage, {EXIT_NEEDS_INPUT} an interrupt had no answer."
+        ),
+    )
+    workflow.add_argument("mode", choices=("run", "stream"), help="run or stream")
+    workflow.add_argument("workflow_id", metavar="ID", help="the workflow's id")
+    workflow.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=_name_value("KEY=VALUE"),
+        metavar="KEY=VALUE",
+        help="an input parameter; VALUE is parsed as JSON when it parses, else text (repeatable)",
+    )
+    workflow.add_argument(
+        "--resume-data",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="the answer to the next interrupt, instead of a line on stdin (repeatable, in order)",
+    )
+    workflow.add_argument("--bot-id", help="the bot a workflow with a bot node runs as")
+    _add_target_args(workflow, env_chooses=True)
+
+
+def _param_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # ``--param city=杭州`` means the text, no JSON quoting needed
+
+
+async def _answer(interrupt: InterruptData, answers: list[str]) -> str | None:
+    """The answer to ``interrupt``: the next ``--resume-data``, else a line read on stdin."""
+    print(f"the workflow asks: {interrupt.question}", file=sys.stderr, flush=True)
+    if answers:
+        return answers.pop(0)
+    if sys.stdin.isatty():
+        print("> ", end="", file=sys.stderr, flush=True)
+    line: str = await anyio.to_thread.run_sync(sys.stdin.readline)
+    if not line:  # end of input: nobody to ask
+        print(
+            "coze-async workflow: no answer on stdin; pass it with --resume-data TEXT "
+            f"(exit status {EXIT_NEEDS_INPUT})",
+            file=sys.stderr,
+        )
+        return None
+    return line.rstrip("\r\n")
+
+
+async def _workflow(args: argparse.Namespace) -> int:
+    target = _resolve(args, env_chooses=True)
+    if target is None:
+        return 2
+    params = {key: _param_value(value) for key, value in args.param}
+    answers = list(args.resume_data)
+    async with _client(target) as coze:
+        if args.mode == "run":
+            return await _run_workflow(coze, args, params, answers)
+        return await _stream_workflow(coze, args, params, answers)
+
+
+async def _run_workflow(
+    coze: AsyncCoze, args: argparse.Namespace, params: dict[str, Any], answers: list[str]
+) -> int:
+    workflow_id = args.workflow_id
+    result = await coze.workflows.run(
+        workflow_id=workflow_id, parameters=params, bot_id=args.bot_id
+    )
+    while result.interrupt_data is not None:
+        answer = await _answer(result.interrupt_data, answers)
+        if answer is None:
+            return EXIT_NEEDS_INPUT
+        result = await coze.workflows.resume(
+            workflow_id=workflow_id,
+            event_id=result.interrupt_data.event_id,
+            interrupt_type=result.interrupt_data.type,
+            resume_data=answer,
+        )
+    print(result.data, flush=True)
+    _print_run_footer(result.debug_url, result.usage)
+    return 0
+
+
+async def _stream_workflow(
+    coze: AsyncCoze, args: argparse.Namespace, params: dict[str, Any], answers: list[str]
+) -> int:
+    workflow_id = args.workflow_id
+    stream = coze.workflows.stream(workflow_id=workflow_id, parameters=params, bot_id=args.bot_id)
+    while True:
+        async with stream:
+            async for event in stream:
+                if type(event) is WorkflowMessage:
+                    # Each node's content as it streams, one line per node.
+                    end = "\n" if event.node_is_finish else ""
+                    print(event.content, end=end, flush=True)
+            result = await stream.final()
+        if result.interrupt is None:
+            break
+        data = result.interrupt.interrupt_data
+        answer = await _answer(data, answers)
+        if answer is None:
+            return EXIT_NEEDS_INPUT
+        stream = coze.workflows.resume_stream(
+            workflow_id=workflow_id,
+            event_id=data.event_id,
+            interrupt_type=data.type,
+            resume_data=answer,
+        )
+    _print_run_footer(result.debug_url, result.usage)
+    return 0
+
+
+def _print_run_footer(debug_url: str | None, usage: Any) -> None:
+    print(f"debug_url: {debug_url or '(none)'}", file=sys.stderr)
+    if usage is not None:
+        print(
+            f"[tokens: {usage.token_count} (in {usage.input_count}, out {usage.output_count})]",
+            file=sys.stderr,
+        )
+
+
 async def _chat(args: argparse.Namespace) -> int:
     target = _resolve(args, env_chooses=True)
     if target is None:
@@ -412,6 +549,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "chat":
             return anyio.run(_chat, args)
+        if args.command == "workflow":
+            return anyio.run(_workflow, args)
         if args.command == "bench":
             return anyio.run(_bench, args)
         if args.command == "emulator":

@@ -7,6 +7,7 @@ the emulator's own request log says what was sent.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -15,7 +16,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from coze_async.emulator import ECHO_BOT_ID, TOOL_BOT_ID, Emulator
+from coze_async.emulator import (
+    ECHO_BOT_ID,
+    ECHO_WORKFLOW_ID,
+    QA_WORKFLOW_ID,
+    TOOL_BOT_ID,
+    Emulator,
+)
 from coze_async.ratelimit import Plan
 
 pytestmark = pytest.mark.anyio
@@ -307,3 +314,57 @@ async def test_a_tool_output_without_a_name_is_a_usage_error() -> None:
     assert code == 2
     assert err.startswith("usage: coze-async chat ")
     assert "NAME=JSON" in err
+
+
+# ----------------------------------------------------------------------------- 15.9 workflow
+
+
+def _paths(emu: Emulator) -> list[str]:
+    return [r.path for r in emu.requests]
+
+
+async def test_workflow_run_parses_params_as_json_or_text_and_prints_debug_url(
+    emu: Emulator,
+) -> None:
+    args = ["--param", "n=3", "--param", "name=abc", "--param", 'tags=["a"]', "--param", "ok=true"]
+    code, out, err = await _run("workflow", "run", ECHO_WORKFLOW_ID, "--base-url", emu.url, *args)
+    assert code == 0, err
+    assert json.loads(out) == {"output": {"n": 3, "name": "abc", "tags": ["a"], "ok": True}}
+    assert "debug_url: https://www.coze.cn/work_flow?execute_id=" in err
+    assert _paths(emu) == ["/v1/workflow/run"]
+
+
+async def test_workflow_run_resumes_an_interrupt_with_a_line_from_stdin(emu: Emulator) -> None:
+    code, out, err = await _run(
+        "workflow", "run", QA_WORKFLOW_ID, "--base-url", emu.url, stdin="杭州\n".encode()
+    )
+    assert code == 0, err
+    assert json.loads(out) == {"output": "杭州：晴，25°C"}
+    assert "the workflow asks: 请问你想查看哪个城市的天气呢？" in err
+    assert _paths(emu) == ["/v1/workflow/run", "/v1/workflows/resume"]
+
+
+async def test_workflow_stream_resumes_with_resume_data(emu: Emulator) -> None:
+    code, out, err = await _run(
+        "workflow", "stream", QA_WORKFLOW_ID, "--base-url", emu.url, "--resume-data", "成都"
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "成都今天晴，气温 25°C。" in lines
+    assert json.loads(lines[-1]) == {"output": "成都：晴，25°C"}
+    assert "debug_url: https://" in err
+    assert _paths(emu) == ["/v1/workflow/stream_run", "/v1/workflow/stream_resume"]
+
+
+async def test_an_unanswered_interrupt_exits_3_without_resuming(emu: Emulator) -> None:
+    code, _, err = await _run("workflow", "stream", QA_WORKFLOW_ID, "--base-url", emu.url)
+    assert code == 3
+    assert "--resume-data" in err
+    assert _paths(emu) == ["/v1/workflow/stream_run"]
+
+
+async def test_workflow_with_no_configuration_runs_on_the_embedded_emulator() -> None:
+    code, out, err = await _run("workflow", "run", ECHO_WORKFLOW_ID, "--param", "input=早上好")
+    assert code == 0, err
+    assert json.loads(out) == {"output": "早上好"}
+    assert "target: the embedded emulator" in err
