@@ -27,8 +27,18 @@ from __future__ import annotations
 import sys
 
 import anyio
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+
+try:
+    import jwt  # noqa: F401  (JWTAuth signs with it; fail here, before anything starts)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+except ImportError as exc:
+    # A one-line pointer to the extra instead of a traceback about a missing module.
+    missing = (exc.name or "?").partition(".")[0]
+    raise SystemExit(
+        f"examples/oauth_jwt.py needs the jwt extra ({missing} is not installed): "
+        "pip install 'coze-async[jwt]'"
+    ) from None
 
 from coze_async import AsyncCoze, JWTAuth, Message
 from coze_async.emulator import ECHO_BOT_ID, Emulator

@@ -368,3 +368,40 @@ async def test_workflow_with_no_configuration_runs_on_the_embedded_emulator() ->
     assert code == 0, err
     assert json.loads(out) == {"output": "早上好"}
     assert "target: the embedded emulator" in err
+
+
+# ----------------------------------------------------------------------------- 15.13 extras
+
+
+@pytest.mark.parametrize(
+    ("example", "missing", "extra"),
+    [
+        ("oauth_jwt.py", "jwt", "jwt"),
+        ("oauth_jwt.py", "cryptography", "jwt"),
+        ("web_chat/fastapi_app.py", "fastapi", "examples"),
+    ],
+)
+async def test_an_example_without_its_extra_names_the_extra(
+    example: str, missing: str, extra: str
+) -> None:
+    # The package is made unimportable (as when it is not installed), then the example runs.
+    script = (
+        f"import sys, runpy; sys.modules[{missing!r}] = None; "
+        f"sys.argv = [{str(EXAMPLES / example)!r}]; "
+        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    with anyio.fail_after(30):
+        done = await anyio.run_process([sys.executable, "-c", script], check=False, env=_env())
+    err = done.stderr.decode()
+    assert done.returncode == 1
+    assert "Traceback" not in err
+    assert f"pip install 'coze-async[{extra}]'" in err
+    assert f"({missing} is not installed)" in err
+
+
+def test_the_examples_extra_brings_fastapi_and_uvicorn() -> None:
+    import tomllib
+
+    meta = tomllib.loads((EXAMPLES.parent / "pyproject.toml").read_text())
+    extras = meta["project"]["optional-dependencies"]
+    assert extras["examples"] == ["fastapi>=0.110", "uvicorn>=0.29"]

@@ -1,9 +1,9 @@
 """The same chat relay on FastAPI (or plain Starlette): ``StreamingResponse`` over frames.
 
-Documentation, not part of the test suite: FastAPI and uvicorn are not dependencies of
-coze_async. To try it against the emulator::
+FastAPI and uvicorn are not dependencies of coze_async: they come with the ``examples``
+extra. To try it against the emulator::
 
-    pip install fastapi uvicorn
+    pip install -e '.[examples]'                            # fastapi and uvicorn
     coze-async emulator --port 8081 --event-delay 0.08 &    # a local Coze
     COZE_API_TOKEN=emu_test_token COZE_API_BASE=http://127.0.0.1:8081 \\
         uvicorn examples.web_chat.fastapi_app:app --port 8080    # from the repository root
@@ -28,12 +28,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import (
-    FileResponse,
-    Response,
-    StreamingResponse,
-)
+try:
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.responses import (
+        FileResponse,
+        Response,
+        StreamingResponse,
+    )
+except ImportError as exc:
+    # A one-line pointer to the extra instead of a traceback about a missing module.
+    missing = (exc.name or "?").partition(".")[0]
+    raise SystemExit(
+        f"examples/web_chat/fastapi_app.py needs the examples extra ({missing} is not "
+        "installed): pip install 'coze-async[examples]'"
+    ) from None
 
 from coze_async import AsyncCoze, Message
 from coze_async.emulator import ECHO_BOT_ID
