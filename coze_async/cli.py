@@ -301,8 +301,13 @@ async def _bench(args: argparse.Namespace) -> int:
         write_json(result, args.json)
         print(f"results written to {args.json}")
     if args.plot:
-        write_plot(result, args.plot)
-        print(f"chart written to {args.plot}")
+        drawn_by = write_plot(result, args.plot)
+        how = (
+            "matplotlib figure"
+            if drawn_by == "matplotlib"
+            else "built-in chart; pip install 'coze-async[plot]' adds latency and limiter wait"
+        )
+        print(f"chart written to {args.plot} ({how})")
     return exit_code(result)
 
 

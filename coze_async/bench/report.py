@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .chart import sparkline, write_png_chart
+from .figure import figure_data, have_matplotlib, write_figure
 from .runner import BenchResult, Progress
 from .verdict import judge
 
@@ -95,7 +96,7 @@ def format_report(result: BenchResult) -> str:
         quota += f", {average:g}/s averaged over a minute"
     lines += [
         "",
-        f"  accepted/s  {sparkline(s.accepted_per_second, qps)}  ({quota}; "
+        f"  accepted/s  {sparkline(figure_data(result).accepted, qps)}  ({quota}; "
         f"max {max(s.accepted_per_second, default=0)})",
         "",
         _verdict_line(result),
@@ -137,7 +138,20 @@ def write_json(result: BenchResult, path: Path) -> None:
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_plot(result: BenchResult, path: Path) -> None:
-    """Write the accepted-per-second chart (PNG) to ``path``."""
-    qps, average = result.config.quota_lines()
-    write_png_chart(path, result.summary.accepted_per_second, limit=qps, average_limit=average)
+def write_plot(result: BenchResult, path: Path, *, renderer: str = "auto") -> str:
+    """Write the run's figure (PNG) to ``path``; return which renderer drew it.
+
+    ``renderer`` is ``"matplotlib"`` (the ``plot`` extra: requests, latency and limiter wait
+    per second), ``"builtin"`` (requests per second, standard library only) or ``"auto"``:
+    matplotlib when installed, else the built-in chart.
+    """
+    data = figure_data(result)
+    if renderer == "auto":
+        renderer = "matplotlib" if have_matplotlib() else "builtin"
+    if renderer == "matplotlib":
+        write_figure(data, path)
+    elif renderer == "builtin":
+        write_png_chart(path, data)
+    else:
+        raise ValueError(f"renderer must be auto, matplotlib or builtin, got {renderer!r}")
+    return renderer

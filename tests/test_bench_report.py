@@ -1,0 +1,111 @@
+"""``coze-async bench`` output: the report figure (both renderers) and the HTML report.
+
+What was drawn is read back from the figure itself (matplotlib's artists, or what the
+built-in chart says it drew), never from pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coze_async import Plan
+from coze_async.bench import BenchConfig, BenchResult, RequestRecord, run_bench, summarize
+from coze_async.bench.chart import write_png_chart
+from coze_async.bench.figure import QUOTA, REJECTED, draw_figure, figure_data
+from coze_async.bench.report import write_plot
+from coze_async.emulator import Emulator
+
+pytestmark = pytest.mark.anyio
+
+FREE = Plan.PERSONAL_FREE
+
+
+@pytest.fixture
+async def runs() -> dict[str, BenchResult]:
+    """A clean run (limiter on) and a rejecting one (limiter off), 1 s each."""
+    out: dict[str, BenchResult] = {}
+    for name, limit in (("clean", True), ("rejecting", False)):
+        async with Emulator(plan=FREE, event_delay=0.005) as server:
+            config = BenchConfig(
+                base_url=server.url, concurrency=40, duration=1.0, plan=FREE, limit=limit
+            )
+            out[name] = await run_bench(config)
+    return out
+
+
+def _bars(fig: Any) -> dict[str, list[float]]:
+    ax = fig.axes[0]
+    return {c.get_label(): [p.get_height() for p in c.patches] for c in ax.containers}
+
+
+async def test_the_figure_of_a_rejecting_run_shows_its_rejections(
+    runs: dict[str, BenchResult], tmp_path: Path
+) -> None:
+    pytest.importorskip("matplotlib")
+    clean, rejecting = runs["clean"], runs["rejecting"]
+    figures = {name: draw_figure(figure_data(r)) for name, r in runs.items()}
+    bars = {name: _bars(fig) for name, fig in figures.items()}
+    assert set(bars["clean"]) == {"accepted", "rejected (quota)", "failed (other errors)"}
+    assert sum(bars["clean"]["rejected (quota)"]) == 0
+    rejected = sum(bars["rejecting"]["rejected (quota)"])
+    assert rejected == rejecting.server_rejections > 0
+    assert bars["rejecting"]["rejected (quota)"] != bars["clean"]["rejected (quota)"]
+    assert sum(bars["clean"]["accepted"]) == clean.summary.ok
+    fig = figures["rejecting"]
+    req, lat, wait = fig.axes[:3]
+    legend = [t.get_text() for t in req.get_legend().get_texts()]
+    assert "quota per second" in legend and "rejected (quota)" in legend
+    quota = [ln for ln in req.get_lines() if ln.get_label() == "quota per second"]
+    assert list(quota[0].get_ydata()) == [20, 20]
+    assert {ln.get_label() for ln in lat.get_lines()} == {
+        "latency p50",
+        "latency p95",
+        "latency p99",
+    }
+    assert {ln.get_label() for ln in wait.get_lines()} == {"limiter wait p50", "limiter wait p99"}
+    # The rejected bars' colour is not the quota line's.
+    assert REJECTED[1] != QUOTA[1]
+    out = tmp_path / "f.png"
+    assert write_plot(rejecting, out) == "matplotlib"
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_the_built_in_chart_shows_rejections_a_legend_and_no_wind_down(
+    runs: dict[str, BenchResult], tmp_path: Path
+) -> None:
+    drawn = {
+        name: write_png_chart(tmp_path / f"{name}.png", figure_data(r)) for name, r in runs.items()
+    }
+    clean, rejecting = drawn["clean"], drawn["rejecting"]
+    assert sum(clean.bars["rejected (quota)"]) == 0
+    assert sum(rejecting.bars["rejected (quota)"]) == runs["rejecting"].server_rejections > 0
+    assert rejecting.legend == [
+        "accepted",
+        "rejected (quota)",
+        "failed (other errors)",
+        "quota per second",
+        "per-minute quota, per second",
+    ]
+    assert rejecting.lines["quota per second"] == 20
+    # A 1 s run ends a little after 1 s: the wind-down second is in the JSON, not drawn.
+    for r, d in zip(runs.values(), drawn.values(), strict=True):
+        assert len(r.summary.accepted_per_second) == 2
+        assert len(d.bars["accepted"]) == 1
+    assert write_plot(runs["rejecting"], tmp_path / "b.png", renderer="builtin") == "builtin"
+
+
+def test_a_partial_last_second_is_drawn_as_narrow_as_it_was_long() -> None:
+    # A run bounded by a request count that ended at 1.5 s: its second second was half long.
+    records = [
+        RequestRecord("chat-stream", start=0.1, accepted_at=0.2, end=0.3, sent_at=0.1),
+        RequestRecord("chat-stream", start=1.1, accepted_at=1.2, end=1.3, sent_at=1.1),
+    ]
+    config = BenchConfig(requests=2)
+    result = BenchResult(config=config, summary=summarize(records, 1.5))
+    data = figure_data(result)
+    assert data.widths == [1.0, 0.5]
+    assert data.accepted == [1, 1]
+    assert data.omitted == 0
