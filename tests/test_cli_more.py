@@ -405,3 +405,27 @@ def test_the_examples_extra_brings_fastapi_and_uvicorn() -> None:
     meta = tomllib.loads((EXAMPLES.parent / "pyproject.toml").read_text())
     extras = meta["project"]["optional-dependencies"]
     assert extras["examples"] == ["fastapi>=0.110", "uvicorn>=0.29"]
+
+
+# ----------------------------------------------------------------------------- README
+
+
+def _readme_commands() -> list[str]:
+    """The README's ``coze-async ...`` examples that run on the embedded emulator's ids."""
+    import re
+
+    text = (EXAMPLES.parent / "README.md").read_text()
+    section = text.split("## The command line", 1)[1].split("\n## ", 1)[0]
+    spans = re.findall(r"`(coze-async [^`]+)`", section.replace("\n", " "))
+    return [c for c in spans if re.search(r"\b7[45]0{16}\d\b", c)]
+
+
+async def test_the_readme_s_command_line_examples_run_as_shown() -> None:
+    import shlex
+
+    commands = _readme_commands()
+    assert len(commands) >= 2  # the tool-output chat and the workflow with --resume-data
+    for command in commands:
+        code, out, err = await _run(*shlex.split(command)[1:])
+        assert code == 0, (command, err)
+        assert out.strip(), command
