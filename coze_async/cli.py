@@ -3,8 +3,10 @@
 ``coze-async chat "早上好"`` streams a reply to the terminal: from Coze when a token
 (``--token`` or ``COZE_API_TOKEN``) and ``--bot-id`` are given, otherwise from the embedded
 emulator, started in-process, so the command works on a fresh machine with no account.
+``coze-async workflow run|stream ID`` runs a workflow, answering its interrupts.
 ``coze-async emulator --port 8080`` serves the emulator from the shell.
-``coze-async bench`` runs a bounded load test, on an emulator in a child process by default.
+``coze-async bench`` runs a bounded load test, on an emulator in a child process unless its
+flags choose Coze. Every command picks its target with :func:`cli_target.resolve_target`.
 """
 
 from __future__ import annotations
