@@ -203,7 +203,18 @@ def _add_bench_parser(sub: Any) -> None:
     bench.add_argument("--retries", type=int, default=0, help="SDK retries (default: 0)")
     bench.add_argument("--message", default="早上好", help="what each chat says")
     bench.add_argument("--json", type=output_path, metavar="PATH", help="write the results as JSON")
-    bench.add_argument("--plot", type=output_path, metavar="PATH", help="write a PNG chart")
+    bench.add_argument(
+        "--plot",
+        type=output_path,
+        metavar="PATH",
+        help="write the report figure as a PNG (full with the 'plot' extra, else a built-in chart)",
+    )
+    bench.add_argument(
+        "--html",
+        type=output_path,
+        metavar="PATH",
+        help="write one self-contained HTML report (figure inline, table, settings) to attach",
+    )
     _add_target_args(bench, env_chooses=False)
     bench.add_argument(
         "--max-calls",
@@ -310,6 +321,11 @@ async def _bench(args: argparse.Namespace) -> int:
             else "built-in chart; pip install 'coze-async[plot]' adds latency and limiter wait"
         )
         print(f"chart written to {args.plot} ({how})")
+    if args.html:
+        from .bench.html import write_html
+
+        write_html(result, args.html)
+        print(f"HTML report written to {args.html}")
     return exit_code(result)
 
 

@@ -237,11 +237,10 @@ def _cli(*args: str) -> list[str]:
 
 async def test_the_command_spawns_an_emulator_and_writes_json_and_png(tmp_path: Path) -> None:
     out_json, out_png = tmp_path / "bench.json", tmp_path / "chart.png"
+    out_html = tmp_path / "report.html"
+    args = ("--duration", "1", "--json", str(out_json), "--plot", str(out_png))
     with anyio.fail_after(60):
-        done = await anyio.run_process(
-            _cli("--duration", "2", "--json", str(out_json), "--plot", str(out_png)),
-            check=False,
-        )
+        done = await anyio.run_process(_cli(*args, "--html", str(out_html)), check=False)
     stdout = done.stdout.decode()
     assert done.returncode == 0, done.stderr.decode()
     assert "server-side rate-limit rejections: 0" in stdout
@@ -258,6 +257,14 @@ async def test_the_command_spawns_an_emulator_and_writes_json_and_png(tmp_path: 
     assert doc["quota_line"]["per_second"] == 20
     assert _png_size(out_png.read_bytes())[0] > 0
     assert f"chart written to {out_png}" in stdout
+    assert doc["verdict"]["passed"] is True
+    # The HTML report is one file: the figure inline, the report table, the settings.
+    assert f"HTML report written to {out_html}" in stdout
+    page = out_html.read_text(encoding="utf-8")
+    assert 'src="data:image/png;base64,' in page
+    assert "server-side rate-limit rejections: 0" in page
+    assert "<th>concurrency</th><td>50</td>" in page
+    assert set(os.listdir(tmp_path)) == {"bench.json", "chart.png", "report.html"}
 
 
 async def test_ctrl_c_stops_cleanly_with_a_partial_report(tmp_path: Path) -> None:
@@ -362,7 +369,7 @@ async def test_the_command_exits_1_when_the_server_refuses_every_request() -> No
     assert "✓" not in stdout
 
 
-@pytest.mark.parametrize("flag", ["--plot", "--json"])
+@pytest.mark.parametrize("flag", ["--plot", "--json", "--html"])
 async def test_an_output_file_in_a_missing_directory_is_refused_before_the_run(
     tmp_path: Path, flag: str
 ) -> None:

@@ -6,6 +6,8 @@ built-in chart says it drew), never from pixels.
 
 from __future__ import annotations
 
+import base64
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,8 @@ from coze_async import Plan
 from coze_async.bench import BenchConfig, BenchResult, RequestRecord, run_bench, summarize
 from coze_async.bench.chart import write_png_chart
 from coze_async.bench.figure import QUOTA, REJECTED, draw_figure, figure_data
-from coze_async.bench.report import write_plot
+from coze_async.bench.html import write_html
+from coze_async.bench.report import format_report, write_plot
 from coze_async.emulator import Emulator
 
 pytestmark = pytest.mark.anyio
@@ -109,3 +112,29 @@ def test_a_partial_last_second_is_drawn_as_narrow_as_it_was_long() -> None:
     assert data.widths == [1.0, 0.5]
     assert data.accepted == [1, 1]
     assert data.omitted == 0
+
+
+async def test_the_html_report_is_one_file_with_the_figure_table_and_settings(
+    runs: dict[str, BenchResult], tmp_path: Path
+) -> None:
+    result = runs["rejecting"]
+    for renderer in ("builtin", "matplotlib"):
+        if renderer == "matplotlib":
+            pytest.importorskip("matplotlib")
+        out = tmp_path / f"{renderer}.html"
+        write_html(result, out, renderer=renderer)
+        page = out.read_text(encoding="utf-8")
+        images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+        assert len(images) == 1
+        assert base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
+        # Nothing is fetched from elsewhere: the file alone is the report.
+        assert not re.search(r'(src|href)="(?!data:)', page)
+        assert "<script" not in page and "<link" not in page
+        assert "✗ FAILED" in page
+        # The terminal report's table, escaped, and the settings.
+        first = format_report(result).splitlines()[0]
+        assert first in page
+        assert f"server-side rate-limit rejections: {result.server_rejections:,}" in page
+        assert "<th>limit</th><td>False</td>" in page
+        assert "<th>plan</th><td>personal_free</td>" in page
+        assert '"verdict"' in page or "&quot;verdict&quot;" in page

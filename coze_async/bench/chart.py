@@ -18,7 +18,7 @@ import attrs
 
 from .figure import ACCEPTED, FAILED, QUOTA, QUOTA_AVERAGE, REJECTED, FigureData, _span
 
-__all__ = ["DrawnChart", "sparkline", "write_png_chart"]
+__all__ = ["DrawnChart", "render_png_chart", "sparkline", "write_png_chart"]
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -191,6 +191,15 @@ def write_png_chart(
     path: Path, data: FigureData, *, width: int = 900, height: int = 480
 ) -> DrawnChart:
     """Write the requests-per-second chart of ``data`` to ``path`` (a PNG); say what it drew."""
+    png, drawn = render_png_chart(data, width=width, height=height)
+    path.write_bytes(png)
+    return drawn
+
+
+def render_png_chart(
+    data: FigureData, *, width: int = 900, height: int = 480
+) -> tuple[bytes, DrawnChart]:
+    """The chart of :func:`write_png_chart` as PNG bytes, with what it drew."""
     canvas = _Canvas(width, height)
     left, right, top_margin, bottom = 80, 20, 108, 56
     plot_w, plot_h = width - left - right, height - top_margin - bottom
@@ -257,8 +266,7 @@ def write_png_chart(
                 canvas.rect(x, y, x + 18, y + 14, _rgb(colour))
             x = canvas.text(x + 24, y, name) + 24
             legend.append(name)
-    path.write_bytes(canvas.png())
-    return DrawnChart(
+    return canvas.png(), DrawnChart(
         bars={name: list(values) for (name, _), values in series},
         lines=lines,
         legend=legend,

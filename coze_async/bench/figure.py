@@ -16,6 +16,7 @@ when it is partial (a run bounded by ``--requests``), is drawn as narrow as it w
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,14 @@ import attrs
 
 from .runner import BenchResult
 
-__all__ = ["FigureData", "draw_figure", "figure_data", "have_matplotlib", "write_figure"]
+__all__ = [
+    "FigureData",
+    "draw_figure",
+    "figure_data",
+    "figure_png",
+    "have_matplotlib",
+    "write_figure",
+]
 
 #: Series names and colours shared by both renderers. Rejections are orange and failures
 #: purple, both far from the quota line's black, so an over-quota run stands out.
@@ -174,4 +182,11 @@ def draw_figure(data: FigureData) -> Any:
 
 def write_figure(data: FigureData, path: Path) -> None:
     """Render :func:`draw_figure` of ``data`` to a PNG at ``path``."""
-    draw_figure(data).savefig(path, format="png", dpi=100)
+    path.write_bytes(figure_png(data))
+
+
+def figure_png(data: FigureData) -> bytes:
+    """:func:`draw_figure` of ``data`` as PNG bytes."""
+    buf = io.BytesIO()
+    draw_figure(data).savefig(buf, format="png", dpi=100)
+    return buf.getvalue()

@@ -11,7 +11,14 @@ from .figure import figure_data, have_matplotlib, write_figure
 from .runner import BenchResult, Progress
 from .verdict import judge
 
-__all__ = ["format_progress", "format_report", "output_problem", "write_json", "write_plot"]
+__all__ = [
+    "format_progress",
+    "format_report",
+    "output_problem",
+    "result_json",
+    "write_json",
+    "write_plot",
+]
 
 
 def _s(value: float | None) -> str:
@@ -132,9 +139,24 @@ def output_problem(path: Path) -> str | None:
     return None
 
 
-def write_json(result: BenchResult, path: Path) -> None:
-    """Write :meth:`BenchResult.to_json` to ``path`` (its directory must exist)."""
+def result_json(result: BenchResult) -> dict[str, Any]:
+    """:meth:`BenchResult.to_json` with the verdict (passed, and why) added."""
     doc: dict[str, Any] = result.to_json()
+    v = judge(result)
+    doc["verdict"] = {
+        "passed": v.passed,
+        "clean": v.clean,
+        "errors": v.errors,
+        "error_rate": v.error_rate,
+        "max_error_rate": result.config.max_error_rate,
+        "reason": v.reason,
+    }
+    return doc
+
+
+def write_json(result: BenchResult, path: Path) -> None:
+    """Write :func:`result_json` to ``path`` (its directory must exist)."""
+    doc = result_json(result)
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
