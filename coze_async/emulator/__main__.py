@@ -87,7 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _listen_error(exc: OSError, host: str, port: int) -> str:
+def listen_error(exc: OSError, host: str, port: int) -> str:
+    """The one-line message for a server that cannot listen on ``host:port`` (the examples
+    use it too)."""
     if exc.errno == errno.EADDRINUSE:
         return (
             f"port {port} on {host} is already in use; choose another with --port "
@@ -120,7 +122,7 @@ async def serve(args: argparse.Namespace, prog: str = "python -m coze_async.emul
     try:
         await emu.start()
     except OSError as exc:
-        raise SystemExit(f"{prog}: {_listen_error(exc, args.host, args.port)}") from None
+        raise SystemExit(f"{prog}: {listen_error(exc, args.host, args.port)}") from None
     try:
         print(f"Coze emulator listening on {emu.url}", flush=True)
         print(f"  token:  {emu.token}")

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import signal
 from collections.abc import Collection
 from pathlib import Path
@@ -37,6 +36,7 @@ from aiohttp import web
 
 from coze_async import AsyncCoze, Message
 from coze_async.emulator import ECHO_BOT_ID, Emulator
+from coze_async.emulator.__main__ import listen_error
 from coze_async.relay import relay_response
 
 INDEX = Path(__file__).resolve().parent / "index.html"
@@ -79,15 +79,6 @@ def make_app(
     return app
 
 
-def _listen_error(exc: OSError, host: str, port: int) -> str:
-    if exc.errno == errno.EADDRINUSE:
-        return (
-            f"port {port} on {host} is already in use; choose another with --port "
-            "(--port 0 picks a free one and prints its URL)"
-        )
-    return f"cannot listen on {host} port {port}: {exc.strerror or exc}"
-
-
 async def main(host: str, port: int, event_delay: float) -> None:
     """Start the emulator and the web app; serve until interrupted (Ctrl-C)."""
     async with (
@@ -103,7 +94,7 @@ async def main(host: str, port: int, event_delay: float) -> None:
             except OSError as exc:
                 # One line naming the port, not a traceback: the usual cause is another server
                 # (often the emulator, also on 8080) already listening there.
-                raise SystemExit(f"web chat: {_listen_error(exc, host, port)}") from None
+                raise SystemExit(f"web chat: {listen_error(exc, host, port)}") from None
             bound_host, bound_port = runner.addresses[0][:2]
             print(f"web chat: http://{bound_host}:{bound_port}/  (Ctrl-C to stop)", flush=True)
             stop = asyncio.Event()
