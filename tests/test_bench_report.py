@@ -26,17 +26,24 @@ pytestmark = pytest.mark.anyio
 FREE = Plan.PERSONAL_FREE
 
 
+_RUNS: dict[str, BenchResult] = {}
+
+
 @pytest.fixture
 async def runs() -> dict[str, BenchResult]:
-    """A clean run (limiter on) and a rejecting one (limiter off), 1 s each."""
-    out: dict[str, BenchResult] = {}
-    for name, limit in (("clean", True), ("rejecting", False)):
-        async with Emulator(plan=FREE, event_delay=0.005) as server:
-            config = BenchConfig(
-                base_url=server.url, concurrency=40, duration=1.0, plan=FREE, limit=limit
-            )
-            out[name] = await run_bench(config)
-    return out
+    """A clean run (limiter on) and a rejecting one (limiter off), 1 s each.
+
+    Made once per test process and shared (the results are plain data the tests only read):
+    four tests need the same two runs.
+    """
+    if not _RUNS:
+        for name, limit in (("clean", True), ("rejecting", False)):
+            async with Emulator(plan=FREE, event_delay=0.005) as server:
+                config = BenchConfig(
+                    base_url=server.url, concurrency=40, duration=1.0, plan=FREE, limit=limit
+                )
+                _RUNS[name] = await run_bench(config)
+    return _RUNS
 
 
 def _bars(fig: Any) -> dict[str, list[float]]:
