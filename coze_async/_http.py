@@ -47,19 +47,21 @@ TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 _MAX_MESSAGE = 300
 
 
-async def read_capped(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+async def read_capped(
+    resp: aiohttp.ClientResponse, limit: int, what: str, *, first: bytes = b""
+) -> bytes:
     """The whole body of ``resp``, refused with :class:`ResponseTooLargeError` past ``limit``.
 
     A ``Content-Length`` over the limit is refused before reading anything; otherwise the
     body (decompressed, if it was compressed) is read piece by piece and refused as soon as
-    it passes the limit, never buffered whole. aiohttp's own errors propagate unchanged, for
-    the caller to map.
+    it passes the limit, never buffered whole. ``first`` is the part of the body the caller
+    has already read. aiohttp's own errors propagate unchanged, for the caller to map.
     """
     logid = resp.headers.get("x-tt-logid")
     announced = resp.content_length
     if announced is not None and announced > limit:
         raise _too_large(what, f"announces {announced} bytes", announced, limit, logid)
-    body = bytearray()
+    body = bytearray(first)
     while chunk := await resp.content.readany():
         body += chunk
         if len(body) > limit:

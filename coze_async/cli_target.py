@@ -19,7 +19,6 @@ emulator's default token.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
@@ -27,7 +26,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .config import COZE_CN_BASE_URL
+from .config import COZE_CN_BASE_URL, is_loopback_host
 
 if TYPE_CHECKING:
     from .bench import BenchConfig
@@ -80,12 +79,7 @@ class Target:
 def is_loopback_url(url: str) -> bool:
     """True when ``url``'s host is a loopback address or ``localhost``."""
     host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return host.endswith(".localhost") or is_loopback_host(host)
 
 
 def resolve_target(

@@ -41,7 +41,8 @@ class _CheckedURL(str):
     __slots__ = ()
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1): this machine."""
     if host == "localhost":
         return True
     try:
@@ -72,7 +73,7 @@ def check_base_url(base_url: str) -> str:
         raise InvalidArgumentError(f"base_url {base_url!r} is not a valid URL: {exc}") from None
     if not host:
         raise InvalidArgumentError(f"base_url {base_url!r} has no host")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback_host(host):
         warnings.warn(
             f"base_url {url!r} uses plain http:// to {host}: the API token travels in clear "
             "text and can be read on the way; use https://",

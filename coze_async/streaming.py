@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 import aiohttp
 
-from ._http import TRANSPORT_ERRORS, summarize
+from ._http import TRANSPORT_ERRORS, read_capped, summarize
 from ._json import loads
 from ._shield import run_to_completion
 from .errors import (
@@ -193,15 +193,7 @@ class EventStream(Generic[E, S]):
             self._release()
             raise
         if chunk is None:
-            cause = summarize(failure)
-            error = StreamInterruptedError(
-                f"the connection failed mid-stream after {self._count()} events: "
-                f"{cause if cause.message else cause.type_name + ': timeout'}",
-                partial=self._snapshot,
-                logid=self._logid,
-            )
-            error.__cause__ = cause
-            raise self._fail(error)
+            raise self._fail(self._interrupted(failure, f"mid-stream after {self._count()} events"))
         if chunk:
             if self._sniff:
                 # Whitespace (or a BOM) first says nothing yet: look at the next chunk too.
@@ -247,30 +239,21 @@ class EventStream(Generic[E, S]):
         ended with nothing. The envelope is read to its end (within ``max_response_bytes``)
         and mapped like a unary answer: the :class:`APIError` for its code.
         """
-        limit = self._transport.max_response_bytes
-        body = bytearray(first)
-        error: CozeError | None = None
+        error: CozeError
         try:
-            while len(body) <= limit and (chunk := await resp.content.readany()):
-                body += chunk
+            body = await read_capped(
+                resp,
+                self._transport.max_response_bytes,
+                "a JSON body sent as a stream",
+                first=first,
+            )
         except TRANSPORT_ERRORS as exc:
-            cause = summarize(exc)
-            error = StreamInterruptedError(
-                f"the connection failed while reading a JSON body sent as a stream: {cause}",
-                partial=self._snapshot,
-                logid=self._logid,
-            )
-            error.__cause__ = cause
-        if error is None and len(body) > limit:
-            error = ResponseTooLargeError(
-                f"a JSON body sent as a stream passed the client's limit of {limit} bytes",
-                size=len(body),
-                limit=limit,
-                logid=self._logid,
-            )
-        if error is None:
+            error = self._interrupted(exc, "while reading a JSON body sent as a stream")
+        except ResponseTooLargeError as exc:
+            error = exc
+        else:
             try:
-                envelope = self._transport.decode(resp.status, resp.headers, bytes(body))
+                envelope = self._transport.decode(resp.status, resp.headers, body)
             except CozeError as exc:
                 error = exc
             else:
@@ -282,6 +265,19 @@ class EventStream(Generic[E, S]):
                 )
         self._error = error
         self._release()
+        return error
+
+    def _interrupted(self, exc: BaseException, when: str) -> StreamInterruptedError:
+        """The error for a failed read; raise it outside the ``except`` that caught ``exc``
+        (aiohttp's exception may hold the request headers: it must not be the context)."""
+        cause = summarize(exc)
+        error = StreamInterruptedError(
+            f"the connection failed {when}: "
+            f"{cause if cause.message else cause.type_name + ': timeout'}",
+            partial=self._snapshot,
+            logid=self._logid,
+        )
+        error.__cause__ = cause
         return error
 
     def _fail(self, exc: StreamError) -> StreamError:

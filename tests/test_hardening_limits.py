@@ -151,18 +151,24 @@ def test_cap_must_be_positive() -> None:
 # -- unary bodies ----------------------------------------------------------------------------
 
 
-async def test_unary_body_announced_over_the_cap_is_refused_unread() -> None:
-    async def huge(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+def _announcing(length: int):  # type: ignore[no-untyped-def]
+    """A JSON answer that announces ``length`` bytes, sends one, and never sends the rest."""
+
+    async def respond(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            b'Content-Length: 4000000000\r\n\r\n{"code":0,'
+            b"Content-Length: %d\r\n\r\n{" % length
         )
         await writer.drain()
-        await asyncio.Event().wait()  # never sends the rest
+        await asyncio.Event().wait()
         return False
 
+    return respond
+
+
+async def test_unary_body_announced_over_the_cap_is_refused_unread() -> None:
     async with (
-        HostileServer(huge) as srv,
+        HostileServer(_announcing(4_000_000_000)) as srv,
         AsyncCoze(token="pat_x", base_url=srv.url, retry=RetryPolicy.none()) as coze,
     ):
         with pytest.raises(ResponseTooLargeError) as info:
@@ -287,18 +293,9 @@ async def test_oauth_token_answer_is_capped_too() -> None:
     from coze_async import JWTAuth
     from tests.test_oauth import _pem_pair
 
-    async def huge(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 3000000000\r\n\r\n{"
-        )
-        await writer.drain()
-        await asyncio.Event().wait()
-        return False
-
     private, _ = _pem_pair()
     async with (
-        HostileServer(huge) as srv,
+        HostileServer(_announcing(3_000_000_000)) as srv,
         AsyncCoze(
             auth=JWTAuth(client_id="1234567890", private_key=private, public_key_id="k"),
             base_url=srv.url,

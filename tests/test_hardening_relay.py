@@ -24,7 +24,7 @@ import anyio
 import pytest
 from aiohttp import web
 
-from coze_async import AsyncCoze, ChatStream, Message, Plan, RetryPolicy, Timeouts
+from coze_async import AsyncCoze, ChatStream, Message, RetryPolicy
 from coze_async.emulator import ECHO_BOT_ID, FAULT_HEADER, REPEAT_HEADER, Emulator
 from coze_async.emulator.bots import EchoBot, Turn, TurnContext
 from coze_async.emulator.wire import error_message
@@ -328,20 +328,6 @@ async def test_coze_errors_keep_their_code_with_a_fixed_message(
 
 
 # -- item 10: plain-asyncio cancellation still cancels the chat at Coze ----------------------
-
-
-@pytest.fixture
-async def pooled(emu: Emulator) -> AsyncIterator[AsyncCoze]:
-    """A two-connection pool and a quota limiter, to prove both stay whole."""
-    async with AsyncCoze(
-        token=emu.token,
-        base_url=emu.url,
-        connection_limit=2,
-        plan=Plan.PERSONAL_FREE,
-        timeouts=Timeouts(pool=1.5, read=10, total=10),
-        retry=RetryPolicy.none(),
-    ) as client:
-        yield client
 
 
 def _slow_stream(coze: AsyncCoze) -> ChatStream:

@@ -22,7 +22,7 @@ import anyio
 import pytest
 from aiohttp import web
 
-from coze_async import AsyncCoze, ChatStream, Message, Plan, RetryPolicy, Timeouts
+from coze_async import AsyncCoze, ChatStream, Message, Plan, RetryPolicy
 from coze_async.emulator import (
     AUDIO_BOT_ID,
     CHATFLOW_ID,
@@ -441,20 +441,6 @@ async def test_heartbeats_never_cut_an_event(relay: RelayApp, http: aiohttp.Clie
 
 
 # -- disconnects ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def pooled(emu: Emulator) -> AsyncIterator[AsyncCoze]:
-    """A client with a two-connection pool and a quota limiter, to prove both stay whole."""
-    async with AsyncCoze(
-        token=emu.token,
-        base_url=emu.url,
-        connection_limit=2,
-        plan=Plan.PERSONAL_FREE,
-        timeouts=Timeouts(pool=1.5, read=10, total=10),
-        retry=RetryPolicy.none(),
-    ) as client:
-        yield client
 
 
 async def _pool_and_limiter_are_whole(coze: AsyncCoze, emu: Emulator) -> None:

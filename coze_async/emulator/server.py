@@ -9,7 +9,8 @@ Request pipeline (one middleware, in this order):
 3. the request is recorded in :attr:`Emulator.requests` (before anything can reject it;
    ``body`` is empty when it was not read);
 4. the fault header is parsed (unknown names -> HTTP 400) and ``times=K`` is applied;
-5. request-level faults answer instead of the route (``slow-headers`` delays first);
+5. request-level faults answer instead of the route (every answer, the quota count
+   included, is decided on arrival; ``slow-headers`` only delays sending it);
 6. bearer auth for every route not registered with ``auth=False``: the token names the
    user (:attr:`RequestContext.user_id`), an unknown one answers 4100 (as does an OAuth
    token from :attr:`Emulator.oauth` once it has expired or been revoked);

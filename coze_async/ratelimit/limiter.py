@@ -250,11 +250,6 @@ class Reservation:
                     b.add_stamp(t)
             b.wake()
 
-    def release(self) -> None:
-        """Give the quota and the budget charge back: the call will not be sent."""
-        if self._state == _RESERVED:
-            self.done(traced=True)
-
 
 class Limiter:
     """Client-side enforcement of a :class:`Plan`'s limits, for all tasks of one process.

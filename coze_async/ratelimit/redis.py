@@ -260,11 +260,6 @@ class RedisReservation:
             spec = self._spec
             lim._spawn(lim._remote(_DONE, spec.done_keys, [member, *spec.windows]))
 
-    def release(self) -> None:
-        """Give the grant back: the call will not be sent."""
-        if not self._written:
-            self.done(traced=True)
-
 
 class _Spec:
     """Everything one bucket set needs per attempt, computed once."""
