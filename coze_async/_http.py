@@ -1,4 +1,10 @@
-"""The SDK's aiohttp client plumbing: the connection pool, and errors mapped in one place.
+"""The SDK's only aiohttp client module: sessions, sending, reading, errors mapped once.
+
+Everything else in the client package (the transport loop, streams, OAuth) goes through
+:func:`new_session`, :func:`send`, :class:`RawResponse` and :class:`ByteStream`, and sees
+SDK errors only: a failure below (aiohttp, the socket, a timeout) arrives as a
+:class:`~coze_async.errors.TransportError` built by :func:`map_client_error`, the one
+aiohttp -> SDK mapping.
 
 Pool: :class:`FreshConnector` never writes a request on a pooled connection the server has
 already closed (see its docstring).
@@ -18,12 +24,19 @@ block.
 from __future__ import annotations
 
 import asyncio
+import io
+import platform
 import select
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import anyio
+import attrs
 
+from . import __about__
+from .config import Timeouts
 from .errors import (
     ErrorCause,
     ResponseTooLargeError,
@@ -34,10 +47,16 @@ from .errors import (
 
 __all__ = [
     "TRANSPORT_ERRORS",
+    "USER_AGENT",
+    "ByteStream",
     "FreshConnector",
+    "RawResponse",
+    "close_session",
     "map_client_error",
+    "new_session",
     "peer_closed",
     "read_capped",
+    "send",
     "summarize",
 ]
 
@@ -45,6 +64,182 @@ __all__ = [
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 _MAX_MESSAGE = 300
+
+#: The ``User-Agent`` every request carries.
+USER_AGENT = (
+    f"coze-async/{__about__.__version__} python/{platform.python_version()} "
+    f"aiohttp/{aiohttp.__version__}"
+)
+
+#: A request body as :func:`send` takes it: bytes, a file-like object, or an async iterable
+#: of chunks (a multipart upload).
+Body = Any
+
+
+async def _on_headers_sent(
+    session: aiohttp.ClientSession,
+    ctx: SimpleNamespace,
+    params: aiohttp.TraceRequestHeadersSentParams,
+) -> None:
+    permit = ctx.trace_request_ctx
+    if permit is not None:
+        permit.commit()
+
+
+# Tells a call's quota permit that its request is being written (``commit()``), on the
+# sessions this module creates.
+_QUOTA_TRACE = aiohttp.TraceConfig()
+_QUOTA_TRACE.on_request_headers_sent.append(_on_headers_sent)
+_QUOTA_TRACE.freeze()
+
+
+def new_session(*, connection_limit: int = 100) -> aiohttp.ClientSession:
+    """A session for the SDK: the fresh-connection pool, no session-wide timeout (every
+    request passes its own, so a stream never inherits a total), and the quota hook that
+    commits a permit passed to :func:`send` when its request is written."""
+    return aiohttp.ClientSession(
+        connector=FreshConnector(limit=connection_limit),
+        timeout=aiohttp.ClientTimeout(total=None),
+        trace_configs=[_QUOTA_TRACE],
+    )
+
+
+async def close_session(session: aiohttp.ClientSession) -> None:
+    """Close ``session``, even under cancellation."""
+    if not session.closed:
+        with anyio.CancelScope(shield=True):
+            await session.close()
+
+
+def client_timeout(timeouts: Timeouts, *, stream: bool) -> aiohttp.ClientTimeout:
+    """aiohttp's timeout for ``timeouts``; a stream never gets a total (wall-clock) limit."""
+    return aiohttp.ClientTimeout(
+        total=None if stream else timeouts.total,
+        connect=timeouts.pool,
+        sock_connect=timeouts.connect,
+        sock_read=timeouts.read,
+    )
+
+
+class ByteStream:
+    """An answer's body, read piece by piece; a failed read raises a mapped
+    :class:`TransportError` (phase ``"read"``), never an aiohttp exception.
+
+    :meth:`release` hands a fully read connection back to the pool (a partly read one is
+    closed); :meth:`close` always drops it. Both are synchronous: safe under cancellation
+    and from ``__del__``.
+    """
+
+    __slots__ = ("_host", "_resp", "_what", "logid")
+
+    def __init__(self, resp: aiohttp.ClientResponse, *, what: str, host: str) -> None:
+        self._resp = resp
+        self._what = what
+        self._host = host
+        self.logid = resp.headers.get("x-tt-logid")
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection has been released or closed."""
+        return self._resp.closed
+
+    async def chunk(self) -> bytes:
+        """The next bytes of the body as they arrive; ``b""`` at its end."""
+        error: TransportError
+        try:
+            return await self._resp.content.readany()
+        except TRANSPORT_ERRORS as exc:
+            error = self._mapped(exc)
+        raise error  # outside the except block: no aiohttp exception in the chain
+
+    async def read(self, limit: int, *, first: bytes = b"") -> bytes:
+        """The rest of the body, refused with :class:`ResponseTooLargeError` past ``limit``
+        (``first``: what the caller has already read of it)."""
+        error: TransportError
+        try:
+            return await read_capped(self._resp, limit, self._what, first=first)
+        except TRANSPORT_ERRORS as exc:
+            error = self._mapped(exc)
+        raise error
+
+    def _mapped(self, exc: BaseException) -> TransportError:
+        return map_client_error(
+            exc, what=self._what, host=self._host, phase="read", logid=self.logid
+        )
+
+    def release(self) -> None:
+        """Give the connection back to the pool if the body was read to its end, else close."""
+        self._resp.release()
+
+    def close(self) -> None:
+        """Drop the connection."""
+        self._resp.close()
+
+
+@attrs.frozen
+class RawResponse:
+    """An answer whose headers have arrived: ``status``, ``headers`` and the unread ``body``."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: ByteStream
+
+    @property
+    def logid(self) -> str | None:
+        """The ``X-Tt-Logid`` header."""
+        return self.body.logid
+
+    @property
+    def content_type(self) -> str:
+        """The ``Content-Type`` header (``""`` when absent)."""
+        return self.headers.get("Content-Type", "")
+
+
+async def send(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    timeouts: Timeouts,
+    stream: bool = False,
+    params: Mapping[str, str] | None = None,
+    data: Body = None,
+    permit: Any = None,
+    host: str,
+    what: str,
+    secrets: Iterable[str | None] = (),
+) -> RawResponse:
+    """Send one request and return as soon as the answer's headers are in.
+
+    ``permit`` is committed by the session's quota hook when the request is written
+    (sessions from :func:`new_session`). A failure is raised as the mapped
+    :class:`TransportError`, with ``secrets`` (the token...) masked out of its cause. The
+    caller owns the returned body and must release or close it.
+    """
+    if isinstance(data, bytes) and len(data) > 1024 * 1024:
+        # aiohttp warns (ResourceWarning) about raw bytes bodies over 1 MiB, as big workflow
+        # inputs are; a file-like object is sent the same way without the warning.
+        data = io.BytesIO(data)
+    error: TransportError
+    try:
+        resp = await session.request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=dict(headers),
+            timeout=client_timeout(timeouts, stream=stream),
+            allow_redirects=False,
+            trace_request_ctx=permit,
+        )
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        # Mapped here, raised below: outside this block, so that aiohttp's exception (which
+        # holds the request headers, the token among them) is not the context.
+        error = map_client_error(exc, what=what, host=host, phase="headers", secrets=secrets)
+    else:
+        return RawResponse(resp.status, resp.headers, ByteStream(resp, what=what, host=host))
+    raise error
 
 
 async def read_capped(

@@ -3,13 +3,14 @@
 An auth object has one coroutine, ``token()``, so the transport can ask for a fresh token per
 attempt (an OAuth auth refreshes behind it). Tokens never appear in ``repr`` or logs.
 
-Two optional methods, looked up by name so that existing auths keep working:
+Two optional abilities, each a declared protocol (checked with ``isinstance``), so an auth
+with only ``token()`` keeps working:
 
-* ``async invalidate(token)``: called when Coze rejects ``token`` (4100 / HTTP 401); the
-  auth drops it if it is still the cached one, and the call is retried once with a fresh
-  token (see :class:`RefreshableAuth`, implemented by :class:`~coze_async.oauth.JWTAuth`);
-* ``bind_base_url(base_url)``: called by ``AsyncCoze`` with its base URL, for auths whose
-  tokens depend on the host (a JWT's ``aud``).
+* :class:`RefreshableAuth` - ``async invalidate(token)``: called when Coze rejects ``token``
+  (4100 / HTTP 401); the auth drops it if it is still the cached one, and the call is retried
+  once with a fresh token (implemented by :class:`~coze_async.oauth.JWTAuth`);
+* :class:`HostBoundAuth` - ``bind_base_url(base_url)``: called by ``AsyncCoze`` with its base
+  URL, for auths whose tokens depend on the host (a JWT's ``aud``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Protocol, runtime_checkable
 
 from .errors import InvalidArgumentError
 
-__all__ = ["Auth", "CallableAuth", "RefreshableAuth", "TokenAuth", "redact"]
+__all__ = ["Auth", "CallableAuth", "HostBoundAuth", "RefreshableAuth", "TokenAuth", "redact"]
 
 
 def redact(token: str | None) -> str:
@@ -45,6 +46,16 @@ class RefreshableAuth(Auth, Protocol):
 
     async def invalidate(self, token: str) -> None:
         """Forget ``token`` if it is still the current one: Coze has rejected it."""
+        ...
+
+
+@runtime_checkable
+class HostBoundAuth(Auth, Protocol):
+    """An :class:`Auth` whose tokens depend on the API host (e.g. ``JWTAuth``: the JWT's
+    ``aud``); ``AsyncCoze`` tells it the base URL in use."""
+
+    def bind_base_url(self, base_url: str) -> None:
+        """Issue tokens for ``base_url`` from now on."""
         ...
 
 

@@ -10,7 +10,7 @@ from types import TracebackType
 import aiohttp
 
 from ._validate import check_int, check_number, check_token, kind
-from .auth import Auth, CallableAuth, TokenAuth, redact
+from .auth import Auth, CallableAuth, HostBoundAuth, TokenAuth, redact
 from .config import COZE_CN_BASE_URL, RetryPolicy, Timeouts, check_base_url
 from .errors import InvalidArgumentError
 from .ratelimit import Limiter, Plan, QuotaLimiter
@@ -103,9 +103,8 @@ class AsyncCoze:
         if limiter is not None and not isinstance(limiter, QuotaLimiter):
             raise InvalidArgumentError(f"limiter must be a QuotaLimiter, got {kind(limiter)}")
         url = check_base_url(base_url or os.environ.get("COZE_API_BASE") or COZE_CN_BASE_URL)
-        bind = getattr(auth, "bind_base_url", None)
-        if callable(bind):
-            bind(url)  # e.g. JWTAuth: the JWT's aud is this host
+        if isinstance(auth, HostBoundAuth):
+            auth.bind_base_url(url)  # e.g. JWTAuth: the JWT's aud is this host
         if limiter is not None:
             if plan is not None:
                 limiter.bind(plan)

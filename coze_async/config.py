@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from .errors import InvalidArgumentError
+from .retry import DEFAULT_RATE_LIMIT_CODES, DEFAULT_RETRY_STATUSES, RetryPolicy
 
 __all__ = [
     "COZE_CN_BASE_URL",
@@ -83,13 +84,6 @@ def check_base_url(base_url: str) -> str:
     return _CheckedURL(url)
 
 
-#: HTTP statuses that mean "the gateway could not serve this now"; retried for idempotent calls.
-DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({502, 503, 504})
-#: Envelope codes treated as rate-limit rejections (retried with backoff, even for chat).
-#: 4013 is ambiguous (documented as "model error", treated as a rate limit by coze-js).
-DEFAULT_RATE_LIMIT_CODES: frozenset[int] = frozenset({4009, 4013, 4020})
-
-
 def _positive_or_none(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
@@ -119,69 +113,3 @@ class Timeouts:
     read: float | None = attrs.field(default=60.0, validator=_positive_or_none)
     total: float | None = attrs.field(default=120.0, validator=_positive_or_none)
     pool: float | None = attrs.field(default=None, validator=_positive_or_none)
-
-
-@attrs.frozen(kw_only=True)
-class RetryPolicy:
-    """When and how often a call is retried. Retries never go past the response headers.
-
-    Idempotent calls (GET, retrieve, list, cancel) retry connection failures, timeouts before
-    the response headers, rate-limit rejections and the statuses in ``retry_statuses``.
-    Non-idempotent calls (chat, workflow run, upload) retry only what provably never reached
-    the server (failures to connect) and rate-limit rejections, unless ``retry_unsafe`` is set:
-    a retried chat that did reach the server would be a second, billed chat.
-
-    Backoff is exponential with full jitter: before retry *n* (0-based) the loop sleeps a
-    uniform random time in ``[0, min(max_backoff, initial_backoff * 2**n)]``. The loop stops at
-    ``max_retries`` retries or when the next attempt could not start before ``deadline``
-    seconds have passed since the first one, whichever comes first.
-    """
-
-    max_retries: int = 2
-    initial_backoff: float = 0.5
-    max_backoff: float = 8.0
-    deadline: float | None = 30.0
-    retry_unsafe: bool = False
-    retry_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
-    rate_limit_codes: frozenset[int] = DEFAULT_RATE_LIMIT_CODES
-
-    def __attrs_post_init__(self) -> None:
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
-            raise InvalidArgumentError(
-                f"RetryPolicy.max_retries must be an integer, got {type(self.max_retries).__name__}"
-            )
-        if self.max_retries < 0:
-            raise InvalidArgumentError(
-                f"RetryPolicy.max_retries must be >= 0, got {self.max_retries}"
-            )
-        for name in ("initial_backoff", "max_backoff", "deadline"):
-            value = getattr(self, name)
-            if value is None and name == "deadline":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InvalidArgumentError(
-                    f"RetryPolicy.{name} must be a number of seconds, got {type(value).__name__}"
-                )
-            if not math.isfinite(value) or value < 0 or (name == "deadline" and value == 0):
-                bound = "> 0 (or None)" if name == "deadline" else ">= 0"
-                raise InvalidArgumentError(f"RetryPolicy.{name} must be {bound}, got {value!r}")
-        if not isinstance(self.retry_unsafe, bool):
-            raise InvalidArgumentError(
-                f"RetryPolicy.retry_unsafe must be True or False, "
-                f"got {type(self.retry_unsafe).__name__}"
-            )
-        for name in ("retry_statuses", "rate_limit_codes"):
-            value = getattr(self, name)
-            if not isinstance(value, set | frozenset | list | tuple) or not all(
-                isinstance(code, int) and not isinstance(code, bool) for code in value
-            ):
-                raise InvalidArgumentError(
-                    f"RetryPolicy.{name} must be a set of integers, got {type(value).__name__}"
-                )
-            # Frozen, and hashable like the rest of the value, whatever collection was given.
-            object.__setattr__(self, name, frozenset(value))
-
-    @classmethod
-    def none(cls) -> RetryPolicy:
-        """A policy that never retries."""
-        return cls(max_retries=0)

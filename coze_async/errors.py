@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CODE_TO_ERROR",
+    "DEFAULT_RATE_LIMIT_CODES",
     "OAUTH_CODE_TO_ERROR",
     "STATUS_TO_ERROR",
     "APIError",
@@ -577,6 +578,12 @@ class WorkflowPollTimeoutError(CozeError, TimeoutError):
         self.logid = logid
 
 
+#: Envelope codes that are rate-limit rejections: the default of
+#: ``RetryPolicy.rate_limit_codes`` (which alone decides what is retried and paused as a rate
+#: limit) and the codes raised as :class:`RateLimitError`. 4013 is ambiguous (documented as
+#: "model error", treated as a rate limit by coze-js).
+DEFAULT_RATE_LIMIT_CODES: frozenset[int] = frozenset({4009, 4013, 4020})
+
 #: Envelope code -> error class. Codes not listed fall back to the HTTP status, then to the
 #: code's class (4xxx -> BadRequestError, 5xxx -> ServerError).
 CODE_TO_ERROR: dict[int, type[APIError]] = {
@@ -596,9 +603,7 @@ CODE_TO_ERROR: dict[int, type[APIError]] = {
     4302: BadRequestError,
     4303: BadRequestError,
     4304: BadRequestError,
-    4009: RateLimitError,
-    4013: RateLimitError,
-    4020: RateLimitError,
+    **dict.fromkeys(DEFAULT_RATE_LIMIT_CODES, RateLimitError),
     4008: QuotaExhaustedError,
     4011: QuotaExhaustedError,
     4019: QuotaExhaustedError,

@@ -9,17 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .transport import backoff_enabled, set_backoff_enabled
+from .retry import without_backoff
 
 __all__ = ["no_backoff"]
 
 
 @contextmanager
 def no_backoff() -> Iterator[None]:
-    """Within the block, retries happen without sleeping (decisions are unchanged)."""
-    previous = backoff_enabled()
-    set_backoff_enabled(False)
-    try:
+    """Within the block, retries happen without sleeping (decisions are unchanged).
+
+    Context-local: tasks started inside the block inherit it; other tasks and threads keep
+    their own setting (a ``contextvars.ContextVar``).
+    """
+    with without_backoff():
         yield
-    finally:
-        set_backoff_enabled(previous)
