@@ -304,3 +304,17 @@ def check_token(name: str, value: object) -> str:
         )
     _encodable(name, value)
     return value
+
+
+def require_id(name: str, value: object) -> str:
+    """Check that an id argument is a non-empty string (ints are accepted and converted)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgumentError(f"{name} must be a non-empty string, got {value!r}")
+    return check_str(name, value)
+
+
+def optional_id(name: str, value: object) -> str | None:
+    """:func:`require_id` for an optional id (``None`` stays ``None``)."""
+    return None if value is None else require_id(name, value)

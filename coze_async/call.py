@@ -73,7 +73,7 @@ class Options:
     retry: RetryPolicy | None = None
 
 
-def check_options(options: Mapping[str, Any], *, method: str = "this method") -> Options:
+def check_options(options: Mapping[str, Any] | Options, *, method: str = "this method") -> Options:
     """Check the per-call options; a name that is not one of them is a ``TypeError``.
 
     Methods take the options as ``**options``, so Python itself no longer refuses a

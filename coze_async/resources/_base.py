@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import anyio
 import attrs
@@ -18,11 +16,15 @@ from .._validate import (
     check_query,
     check_str,
     kind,
+    optional_id,
+    require_id,
 )
+from ..call import DEFAULT_MAX_BODY, Call, CallOptions
 from ..config import Timeouts
+from ..endpoint import Endpoint, fill_path, stamped
 from ..errors import InvalidArgumentError
 from ..models.chat import Message, _check_meta_data
-from ..transport import DEFAULT_MAX_BODY, Call, Envelope, Transport
+from ..transport import Transport
 from ..uploads import UploadFile
 
 __all__ = [
@@ -38,46 +40,11 @@ __all__ = [
 
 T = TypeVar("T")
 
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
-
-
-def require_id(name: str, value: object) -> str:
-    """Check that an id argument is a non-empty string (ints are accepted and converted)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidArgumentError(f"{name} must be a non-empty string, got {value!r}")
-    return check_str(name, value)
-
-
-def optional_id(name: str, value: object) -> str | None:
-    """:func:`require_id` for an optional id (``None`` stays ``None``)."""
-    return None if value is None else require_id(name, value)
-
 
 def path(template: str, **ids: object) -> str:
-    """The request path for ``template`` with each ``{name}`` replaced by its id, encoded.
-
-    The one place that puts caller values into URL paths: each id is checked like any id
-    (:func:`require_id`) and percent-encoded as exactly one segment, so ``/``, ``?``, ``#``
-    and ``%2F`` stay data. ``.`` and ``..`` are refused, since URL libraries collapse those
-    segments even when they arrive encoded (``DELETE /v1/conversations/..`` would become
-    ``DELETE /v1/``).
-    """
-    names = _PLACEHOLDER.findall(template)
-    if sorted(names) != sorted(ids):
-        raise TypeError(f"path {template!r} takes ids {names}, got {sorted(ids)}")
-
-    def segment(match: re.Match[str]) -> str:
-        name = match.group(1)
-        value = require_id(name, ids[name])
-        if value in (".", ".."):
-            raise InvalidArgumentError(
-                f"{name} must be a real id, got {value!r} (a '.' or '..' path segment)"
-            )
-        return quote(value, safe="")
-
-    return _PLACEHOLDER.sub(segment, template)
+    """The request path for ``template`` with each ``{name}`` replaced by its id, encoded
+    (see :func:`coze_async.endpoint.fill_path`)."""
+    return fill_path(template, ids)
 
 
 def check_str_map(name: str, value: Mapping[str, str] | None) -> dict[str, str] | None:
@@ -243,12 +210,18 @@ class Resource:
             upload=upload,
         )
 
-    @staticmethod
-    def _stamped(obj: T, env: Envelope) -> T:
-        """``obj`` with the call's ``logid`` and, where the model has it, ``quota_wait``."""
-        changes: dict[str, Any] = {}
-        if env.logid is not None:
-            changes["logid"] = env.logid
-        if env.quota_wait and "quota_wait" in attrs.fields_dict(type(obj)):  # type: ignore[arg-type]
-            changes["quota_wait"] = env.quota_wait
-        return attrs.evolve(obj, **changes) if changes else obj  # type: ignore[misc]
+    async def _send(
+        self,
+        endpoint: Endpoint[T],
+        options: CallOptions,
+        *,
+        ids: Mapping[str, object] | None = None,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        upload: UploadFile | None = None,
+    ) -> T:
+        """Send ``endpoint``'s call and return its parsed answer."""
+        call = endpoint.call(options, ids=ids, params=params, json=json, upload=upload)
+        return endpoint.parse(await self._transport.request(call))
+
+    _stamped = staticmethod(stamped)
