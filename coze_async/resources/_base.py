@@ -20,16 +20,20 @@ from .._validate import (
     require_id,
 )
 from ..call import DEFAULT_MAX_BODY, Call, CallOptions
+from ..call import Options as CheckedOptions
 from ..config import Timeouts
 from ..endpoint import Endpoint, fill_path, stamped
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, ResponseValidationError
 from ..models.chat import Message, _check_meta_data
+from ..models.converter import structure
+from ..pagination import AsyncPager, Page
 from ..transport import Transport
 from ..uploads import UploadFile
 
 __all__ = [
     "Options",
     "Resource",
+    "check_int",
     "check_messages",
     "check_str_map",
     "optional_id",
@@ -170,6 +174,15 @@ class Options:
         )
 
 
+def check_int(name: str, value: int, low: int, high: int | None) -> None:
+    """Check an integer argument within ``[low, high]`` (``high=None``: no upper bound)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentError(f"{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise InvalidArgumentError(f"{name} must be {bounds}, got {value}")
+
+
 class Resource:
     """Base of the resource classes: holds the transport and builds :class:`Call` objects."""
 
@@ -225,3 +238,51 @@ class Resource:
         return endpoint.parse(await self._transport.request(call))
 
     _stamped = staticmethod(stamped)
+
+    def _numbered_pages(
+        self,
+        endpoint: Endpoint[Any],
+        options: CheckedOptions,
+        *,
+        params: Mapping[str, str],
+        page_size: int,
+        page_num: int,
+        items: str,
+        model: type[T],
+        what: str,
+    ) -> AsyncPager[T]:
+        """A lazy pager over a page-number listing (``page_num``/``page_size``, ``has_more``)
+        whose page holds its items under ``data.<items>``."""
+
+        async def fetch(num: int) -> tuple[Page[T], int | None]:
+            query = {**params, "page_num": str(num), "page_size": str(page_size)}
+            env = await self._transport.request(endpoint.call(options, params=query))
+            data = env.field("data")
+            if not isinstance(data, dict):
+                raise ResponseValidationError(
+                    f"expected an object with has_more and {items} under data",
+                    logid=env.logid,
+                    path="$.data",
+                    body=env.body,
+                )
+            raw = data.get(items) or []
+            if not isinstance(raw, list):
+                raise ResponseValidationError(
+                    f"expected a list under data.{items}",
+                    logid=env.logid,
+                    path=f"$.data.{items}",
+                    body=env.body,
+                )
+            found = tuple(
+                stamped(structure(c, model, logid=env.logid, what=f"$.data.{items}[{i}]"), env)
+                for i, c in enumerate(raw)
+            )
+            flag = data.get("has_more")
+            more = (
+                None
+                if flag is None
+                else structure(flag, bool, logid=env.logid, what="$.data.has_more")
+            )
+            return Page(found, bool(more), env.logid, page_num=num), num + 1
+
+        return AsyncPager(fetch, page_num, what=what)
