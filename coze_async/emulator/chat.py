@@ -13,32 +13,28 @@ cancelable. ``submit_tool_outputs`` on a chat that is not ``requires_action`` an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
 from .bots import TurnContext, describe_content, failed_turn
+from .host import Host, Route
+from .request import json_object, opt_bool, opt_str_map, parse_messages, required_str
 from .state import ChatRecord, input_records
 from .wire import ApiError, error_message
 
-if TYPE_CHECKING:
-    from .server import Emulator, Handler
-
 __all__ = ["ChatAPI"]
-
-_ROLES = frozenset({"user", "assistant"})
-_CONTENT_TYPES = frozenset({"text", "object_string"})
 
 
 class ChatAPI:
     """Handlers for ``/v3/chat*``, bound to one :class:`~coze_async.emulator.Emulator`."""
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: Host) -> None:
         self.emu = emu
         self.state = emu.state
 
-    def routes(self) -> list[tuple[str, str, Handler, bool]]:
+    def routes(self) -> list[Route]:
         """``(method, path, handler, requires_auth)`` for every chat route."""
         return [
             ("POST", "/v3/chat", self.create, True),
@@ -56,14 +52,14 @@ class ChatAPI:
         """Start a chat; stream it (SSE) or return it in progress and finish in background."""
         emu = self.emu
         ctx = emu.context(request)
-        body = _json_object(ctx.recorded.json)
-        bot_id = _required_str(body, "bot_id")
-        user_id = _required_str(body, "user_id")
-        stream = _opt_bool(body, "stream", default=False)
-        auto_save = _opt_bool(body, "auto_save_history", default=True)
-        meta_data = _opt_str_map(body, "meta_data")
+        body = json_object(ctx.recorded.json)
+        bot_id = required_str(body, "bot_id")
+        user_id = required_str(body, "user_id")
+        stream = opt_bool(body, "stream", default=False)
+        auto_save = opt_bool(body, "auto_save_history", default=True)
+        meta_data = opt_str_map(body, "meta_data")
         describe_file = self.file_describer(ctx.user_id)
-        inputs = _parse_messages(body.get("additional_messages"), describe_file)
+        inputs = parse_messages(body.get("additional_messages"), describe_file)
         if not stream and not auto_save:
             raise ApiError(4007)
 
@@ -141,7 +137,7 @@ class ChatAPI:
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         """``POST /v3/chat/cancel`` ``{conversation_id, chat_id}`` -> Chat (canceled) or 4104."""
-        body = _json_object(self.emu.context(request).recorded.json)
+        body = json_object(self.emu.context(request).recorded.json)
         conversation_id = body.get("conversation_id")
         chat_id = body.get("chat_id")
         # Recorded before validation so tests can see every cancel attempt the SDK made.
@@ -152,8 +148,8 @@ class ChatAPI:
             )
         )
         chat = self._find_chat(
-            _required_str(body, "conversation_id"),
-            _required_str(body, "chat_id"),
+            required_str(body, "conversation_id"),
+            required_str(body, "chat_id"),
             self.emu.context(request).user_id,
         )
         if not chat.active:
@@ -166,8 +162,8 @@ class ChatAPI:
         emu = self.emu
         ctx = emu.context(request)
         chat = self._chat_from_query(request)
-        body = _json_object(ctx.recorded.json)
-        stream = _opt_bool(body, "stream", default=False)
+        body = json_object(ctx.recorded.json)
+        stream = opt_bool(body, "stream", default=False)
         outputs = _parse_tool_outputs(body.get("tool_outputs"))
         if chat.status != "requires_action" or chat.required_action is None:
             raise ApiError(
@@ -202,8 +198,8 @@ class ChatAPI:
     def _chat_from_query(self, request: web.Request) -> ChatRecord:
         query = request.query
         return self._find_chat(
-            _required_str(query, "conversation_id"),
-            _required_str(query, "chat_id"),
+            required_str(query, "conversation_id"),
+            required_str(query, "chat_id"),
             self.emu.context(request).user_id,
         )
 
@@ -217,86 +213,6 @@ class ChatAPI:
                 f"Invalid chat: no chat {chat_id} in conversation {conversation_id}.",
             )
         return chat
-
-
-def _json_object(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ApiError(4000, "Invalid request body: expected a JSON object.")
-    return value
-
-
-def _required_str(source: Mapping[str, Any], key: str) -> str:
-    value = source.get(key)
-    if value is None or value == "":
-        raise ApiError(4000, f"Invalid parameter {key}: {key} is required.")
-    if not isinstance(value, str):
-        raise ApiError(4000, f"Invalid parameter {key}: must be a string.")
-    return value
-
-
-def _opt_bool(body: Mapping[str, Any], key: str, *, default: bool) -> bool:
-    value = body.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise ApiError(4000, f"Invalid parameter {key}: must be a boolean.")
-    return value
-
-
-def _opt_str_map(body: Mapping[str, Any], key: str) -> dict[str, str] | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise ApiError(4000, f"Invalid parameter {key}: must be a map of strings.")
-    return dict(value)
-
-
-def _parse_messages(
-    value: Any,
-    describe_file: Callable[[str], str | None] | None = None,
-    *,
-    field: str = "additional_messages",
-) -> list[dict[str, Any]]:
-    """Validate ``additional_messages``; returns normalised dicts (role/type/content/...)."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ApiError(4000, f"Invalid parameter {field}: must be an array.")
-    out = []
-    for index, item in enumerate(value):
-        where = f"{field}[{index}]"
-        if not isinstance(item, dict):
-            raise ApiError(4000, f"Invalid parameter {where}: must be an object.")
-        role = item.get("role")
-        if not isinstance(role, str) or not role:
-            raise ApiError(4000, f"Invalid parameter {where}.role: role is required.")
-        if role not in _ROLES:
-            raise ApiError(4000, f"Invalid parameter {where}.role: {role!r}.")
-        content = item.get("content")
-        if not isinstance(content, str):
-            raise ApiError(4000, f"Invalid parameter {where}.content: content is required.")
-        content_type = item.get("content_type") or "text"
-        if content_type not in _CONTENT_TYPES:
-            raise ApiError(4000, f"Invalid parameter {where}.content_type: {content_type!r}.")
-        try:
-            text = describe_content(content_type, content, describe_file)
-        except ValueError as exc:
-            raise ApiError(4000, f"Invalid parameter {where}.content: {exc}.") from None
-        meta = item.get("meta_data")
-        out.append(
-            {
-                "role": role,
-                "type": item.get("type") or ("question" if role == "user" else "answer"),
-                "content": content,
-                "content_type": content_type,
-                "meta_data": dict(meta) if isinstance(meta, dict) else {},
-                "text": text,
-            }
-        )
-    return out
 
 
 def _last_user_text(inputs: list[dict[str, Any]]) -> str | None:

@@ -25,17 +25,15 @@ clearing the context while a chat runs in the conversation.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from .bots import describe_content
-from .chat import _json_object, _parse_messages, _required_str
+from .host import Host, Route
+from .request import int_param, json_object, opt_str, parse_messages, required_str
 from .state import API_CONNECTOR_ID, Conversation, MessageRecord, new_id, now
 from .wire import LOGID_HEADER, ApiError, dumps
-
-if TYPE_CHECKING:
-    from .server import Emulator, Handler
 
 __all__ = ["ConversationsAPI"]
 
@@ -51,11 +49,11 @@ _FEEDBACK_TYPES = frozenset({"like", "unlike"})
 class ConversationsAPI:
     """Handlers for ``/v1/conversation*`` and message feedback, bound to one emulator."""
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: Host) -> None:
         self.emu = emu
         self.state = emu.state
 
-    def routes(self) -> list[tuple[str, str, Handler, bool]]:
+    def routes(self) -> list[Route]:
         """``(method, path, handler, requires_auth)`` for every route of this module."""
         feedback = "/v1/conversations/{conversation_id}/messages/{message_id}/feedback"
         return [
@@ -79,12 +77,12 @@ class ConversationsAPI:
     async def create(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/conversation/create`` -> ConversationData (messages saved in order)."""
         ctx = self.emu.context(request)
-        body = _json_object(ctx.recorded.json)
-        bot_id = _opt_str(body, "bot_id")
+        body = json_object(ctx.recorded.json)
+        bot_id = opt_str(body, "bot_id")
         name = _opt_name(body)
         meta_data = _meta_data(body, "meta_data")
-        connector_id = _opt_str(body, "connector_id") or API_CONNECTOR_ID
-        inputs = _parse_messages(body.get("messages"), self._describer(request), field="messages")
+        connector_id = opt_str(body, "connector_id") or API_CONNECTOR_ID
+        inputs = parse_messages(body.get("messages"), self._describer(request), field="messages")
         conv = self.state.create_conversation(
             meta_data,
             creator_id=ctx.user_id,
@@ -111,16 +109,16 @@ class ConversationsAPI:
 
     async def retrieve(self, request: web.Request) -> web.StreamResponse:
         """``GET /v1/conversation/retrieve?conversation_id=`` -> ConversationData."""
-        conv = self._conversation(request, _required_str(request.query, "conversation_id"))
+        conv = self._conversation(request, required_str(request.query, "conversation_id"))
         return self.emu.ok(request, conv.to_json())
 
     async def list_conversations(self, request: web.Request) -> web.StreamResponse:
         """``GET /v1/conversations?bot_id=&page_num=&page_size=&sort_order=&connector_id=``."""
         ctx = self.emu.context(request)
         query = request.query
-        bot_id = _required_str(query, "bot_id")
-        page_num = _int_param(query, "page_num", 1, 1, None)
-        page_size = _int_param(query, "page_size", _MAX_PAGE, 1, _MAX_PAGE)
+        bot_id = required_str(query, "bot_id")
+        page_num = int_param(query, "page_num", 1, 1, None)
+        page_size = int_param(query, "page_size", _MAX_PAGE, 1, _MAX_PAGE)
         sort_order = (query.get("sort_order") or "DESC").upper()
         if sort_order not in ("ASC", "DESC"):
             raise ApiError(4000, "Invalid parameter sort_order: must be ASC or DESC.")
@@ -153,7 +151,7 @@ class ConversationsAPI:
     async def update(self, request: web.Request) -> web.StreamResponse:
         """``PUT /v1/conversations/{id}`` ``{name}`` -> ConversationData."""
         conv = self._conversation(request, request.match_info["conversation_id"])
-        body = _json_object(self.emu.context(request).recorded.json)
+        body = json_object(self.emu.context(request).recorded.json)
         name = _opt_name(body)
         if name is None:
             raise ApiError(4000, "Invalid parameter name: name is required.")
@@ -179,12 +177,12 @@ class ConversationsAPI:
 
     async def create_message(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/conversation/message/create?conversation_id=`` -> Message (type "")."""
-        conv = self._conversation(request, _required_str(request.query, "conversation_id"))
-        body = _json_object(self.emu.context(request).recorded.json)
-        role = _required_str(body, "role")
+        conv = self._conversation(request, required_str(request.query, "conversation_id"))
+        body = json_object(self.emu.context(request).recorded.json)
+        role = required_str(body, "role")
         if role not in ("user", "assistant"):
             raise ApiError(4000, f"Invalid parameter role: {role!r}.")
-        content = _required_str(body, "content")
+        content = required_str(body, "content")
         content_type = _content_type(body)
         self._check_content(request, content_type, content)
         record = MessageRecord(
@@ -206,8 +204,8 @@ class ConversationsAPI:
     async def list_messages(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/conversation/message/list?conversation_id=`` -> data + cursors."""
         ctx = self.emu.context(request)
-        conv = self._conversation(request, _required_str(request.query, "conversation_id"))
-        body = _json_object(ctx.recorded.json)
+        conv = self._conversation(request, required_str(request.query, "conversation_id"))
+        body = json_object(ctx.recorded.json)
         order = body.get("order") or "desc"
         if order not in ("asc", "desc"):
             raise ApiError(4000, "Invalid parameter order: must be asc or desc.")
@@ -216,7 +214,7 @@ class ConversationsAPI:
             limit = _MAX_PAGE
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _MAX_PAGE:
             raise ApiError(4000, f"Invalid parameter limit: must be 1-{_MAX_PAGE}.")
-        chat_id = _opt_str(body, "chat_id")
+        chat_id = opt_str(body, "chat_id")
         before = _cursor(body, "before_id")
         after = _cursor(body, "after_id")
         middle = body.get("include_middle_message") is True
@@ -251,7 +249,7 @@ class ConversationsAPI:
     async def modify_message(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/conversation/message/modify`` -> the message under ``message``."""
         _, message = self._message(request)
-        body = _json_object(self.emu.context(request).recorded.json)
+        body = json_object(self.emu.context(request).recorded.json)
         content = body.get("content")
         meta_data = _meta_data(body, "meta_data")
         if (content is None or content == "") and not meta_data:
@@ -296,8 +294,8 @@ class ConversationsAPI:
     async def set_feedback(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/conversations/{cid}/messages/{mid}/feedback`` -> no ``data``."""
         message = self._feedback_target(request)
-        body = _json_object(self.emu.context(request).recorded.json)
-        feedback_type = _required_str(body, "feedback_type")
+        body = json_object(self.emu.context(request).recorded.json)
+        feedback_type = required_str(body, "feedback_type")
         if feedback_type not in _FEEDBACK_TYPES:
             raise ApiError(4000, "Invalid parameter feedback_type: must be like or unlike.")
         feedback: dict[str, Any] = {"feedback_type": feedback_type}
@@ -347,8 +345,8 @@ class ConversationsAPI:
 
     def _message(self, request: web.Request) -> tuple[Conversation, MessageRecord]:
         query = request.query
-        conv = self._conversation(request, _required_str(query, "conversation_id"))
-        return conv, self._find_message(conv, _required_str(query, "message_id"))
+        conv = self._conversation(request, required_str(query, "conversation_id"))
+        return conv, self._find_message(conv, required_str(query, "message_id"))
 
     @staticmethod
     def _find_message(conv: Conversation, message_id: str) -> MessageRecord:
@@ -385,17 +383,8 @@ class ConversationsAPI:
         return resp
 
 
-def _opt_str(source: Mapping[str, Any], key: str) -> str | None:
-    value = source.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ApiError(4000, f"Invalid parameter {key}: must be a string.")
-    return value
-
-
 def _opt_name(body: Mapping[str, Any]) -> str | None:
-    name = _opt_str(body, "name")
+    name = opt_str(body, "name")
     if name is not None and len(name) > _MAX_NAME:
         raise ApiError(4000, f"Invalid parameter name: at most {_MAX_NAME} characters.")
     return name
@@ -421,20 +410,6 @@ def _content_type(body: Mapping[str, Any], default: str = "text") -> str:
     if content_type not in ("text", "object_string"):
         raise ApiError(4000, f"Invalid parameter content_type: {content_type!r}.")
     return str(content_type)
-
-
-def _int_param(query: Mapping[str, str], key: str, default: int, low: int, high: int | None) -> int:
-    raw = query.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(4000, f"Invalid parameter {key}: must be an integer.") from None
-    if value < low or (high is not None and value > high):
-        bounds = f"{low}-{high}" if high is not None else f">= {low}"
-        raise ApiError(4000, f"Invalid parameter {key}: must be {bounds}.")
-    return value
 
 
 def _cursor(body: Mapping[str, Any], key: str) -> int | None:

@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from aiohttp import BodyPartReader, web
 
+from .host import Host, Route
 from .state import FileRecord, new_id
 from .wire import ApiError
-
-if TYPE_CHECKING:
-    from .server import Emulator, Handler
 
 __all__ = ["FilesAPI"]
 
@@ -51,11 +49,11 @@ _MAGIC: Final[dict[str, tuple[bytes, ...]]] = {
 class FilesAPI:
     """Handlers for ``/v1/files/*``, bound to one :class:`~coze_async.emulator.Emulator`."""
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: Host) -> None:
         self.emu = emu
         self.state = emu.state
 
-    def routes(self) -> list[tuple[str, str, Handler, bool]]:
+    def routes(self) -> list[Route]:
         """``(method, path, handler, requires_auth)``; ``upload`` reads its own body."""
         return [
             ("POST", "/v1/files/upload", self.upload, True),

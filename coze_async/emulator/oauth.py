@@ -37,16 +37,14 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
+from .host import Host, Route
 from .state import new_id
 from .wire import LOGID_HEADER, dumps
-
-if TYPE_CHECKING:
-    from .server import Emulator, Handler
 
 __all__ = [
     "DEVICE_CODE_PATH",
@@ -128,7 +126,7 @@ class OAuthServer:
     :attr:`exchanges`.
     """
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: Host) -> None:
         self.emu = emu
         #: Wall clock in Unix seconds: token expiry, JWT ``iat``/``exp``, device expiry.
         self.clock: Callable[[], float] = time.time
@@ -244,7 +242,7 @@ class OAuthServer:
 
     # ------------------------------------------------------------------ routes
 
-    def routes(self) -> list[tuple[str, str, Handler, bool]]:
+    def routes(self) -> list[Route]:
         """``(method, path, handler, requires_auth)``: every OAuth route is auth-exempt."""
         return [
             ("POST", TOKEN_PATH, self.token, False),

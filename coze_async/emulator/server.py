@@ -28,8 +28,7 @@ import contextlib
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Coroutine, Sequence
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Final, cast
@@ -48,7 +47,11 @@ from .bots import (
     ToolBot,
     Turn,
 )
+from .chat import ChatAPI
+from .conversations import ConversationsAPI
 from .faults import FaultCounter, FaultSpec, FaultSpecError, parse_faults
+from .files import FilesAPI
+from .host import Handler, RecordedRequest, RequestContext
 from .oauth import OAuthServer
 from .quota import QuotaEnforcer
 from .state import EmulatorState, new_id
@@ -67,8 +70,6 @@ from .workflows import ScriptedWorkflow, Workflow, WorkflowAPI, WorkflowRegistry
 
 __all__ = ["Emulator", "Handler", "RecordedRequest", "RequestContext"]
 
-#: An aiohttp request handler, as routes are registered.
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _HTML_502: Final = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -102,37 +103,6 @@ def body_limit(path: str) -> int:
 
 class _TooLarge(Exception):
     """A request body passed its limit (raised before the rest of it is read)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    """One request as the emulator received it (recorded before auth and faults)."""
-
-    method: str
-    path: str
-    #: Query parameters (the first value wins for repeated keys).
-    query: dict[str, str]
-    raw_query: str
-    #: Case-insensitive header mapping.
-    headers: Mapping[str, str]
-    #: Parsed JSON body, or None when the body is empty or not JSON.
-    json: Any
-    body: bytes
-    #: ``time.monotonic()`` when the request arrived.
-    at: float
-
-
-@dataclass(slots=True)
-class RequestContext:
-    """Per-request data the middleware hands to handlers."""
-
-    logid: str
-    faults: FaultSpec
-    recorded: RecordedRequest
-    #: ``x-coze-emulator-repeat`` value (how many times bots repeat their reply).
-    repeat: int = 1
-    #: The user the request's token belongs to ("" on routes exempt from auth).
-    user_id: str = ""
 
 
 class Emulator:
@@ -365,11 +335,6 @@ class Emulator:
 
     def make_app(self) -> web.Application:
         """Build the aiohttp application (routes + middleware) bound to this emulator."""
-        # Imported here: the route modules import this one for typing.
-        from .chat import ChatAPI
-        from .conversations import ConversationsAPI
-        from .files import FilesAPI
-
         # The middleware reads bodies itself, within each route's limit (body_limit); uploads
         # are streamed by their handler and never read whole. client_max_size only guards
         # a handler that would call request.read() itself.
@@ -385,7 +350,7 @@ class Emulator:
         for method, path, handler, auth in files.routes():
             self.add_route(app, method, path, handler, auth=auth)
         self._raw_body.add(files.upload)
-        for method, path, handler, auth in WorkflowAPI(self).routes():
+        for method, path, handler, auth in WorkflowAPI(self, self.workflows).routes():
             self.add_route(app, method, path, handler, auth=auth)
         for method, path, handler, auth in self.oauth.routes():
             self.add_route(app, method, path, handler, auth=auth)

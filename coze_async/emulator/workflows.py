@@ -47,12 +47,13 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import Any, ClassVar, Final
 
 from aiohttp import web
 
 from .bots import VERBOSE_FINISH, Turn, chunk_text
-from .chat import _json_object, _opt_bool, _opt_str_map, _parse_messages, _required_str
+from .host import Host, Route
+from .request import json_object, opt_bool, opt_str, opt_str_map, parse_messages, required_str
 from .state import (
     ChatRecord,
     Conversation,
@@ -65,9 +66,6 @@ from .state import (
     now,
 )
 from .wire import LOGID_HEADER, ApiError, dumps, sse_frame
-
-if TYPE_CHECKING:
-    from .server import Emulator, Handler
 
 __all__ = [
     "CHATFLOW_ID",
@@ -682,11 +680,11 @@ class Chatflow(Workflow):
 class WorkflowAPI:
     """Handlers for the workflow routes, bound to one :class:`~coze_async.emulator.Emulator`."""
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: Host, registry: WorkflowRegistry) -> None:
         self.emu = emu
-        self.registry = emu.workflows
+        self.registry = registry
 
-    def routes(self) -> list[tuple[str, str, Handler, bool]]:
+    def routes(self) -> list[Route]:
         """``(method, path, handler, requires_auth)`` for every workflow route."""
         history = "/v1/workflows/{workflow_id}/run_histories/{execute_id}"
         return [
@@ -702,7 +700,7 @@ class WorkflowAPI:
     # ------------------------------------------------------------------ helpers
 
     def _body(self, request: web.Request) -> dict[str, Any]:
-        return _json_object(self.emu.context(request).recorded.json)
+        return json_object(self.emu.context(request).recorded.json)
 
     def _envelope(
         self, request: web.Request, fields: dict[str, Any], *, code: int | None = 0
@@ -718,15 +716,15 @@ class WorkflowAPI:
 
     def _start(self, request: web.Request, run_mode: int, *, allow_async: bool) -> Any:
         body = self._body(request)
-        workflow_id = _required_str(body, "workflow_id")
-        is_async = _opt_bool(body, "is_async", default=False) if allow_async else False
-        bot_id = _opt_str(body, "bot_id")
-        app_id = _opt_str(body, "app_id")
+        workflow_id = required_str(body, "workflow_id")
+        is_async = opt_bool(body, "is_async", default=False) if allow_async else False
+        bot_id = opt_str(body, "bot_id")
+        app_id = opt_str(body, "app_id")
         if bot_id is not None and app_id is not None:
             raise ApiError(4000, "Invalid parameter: bot_id and app_id cannot both be set.")
-        ext = _opt_str_map(body, "ext") or {}
-        _opt_str(body, "workflow_version")
-        connector_id = _opt_str(body, "connector_id") or "1024"
+        ext = opt_str_map(body, "ext") or {}
+        opt_str(body, "workflow_version")
+        connector_id = opt_str(body, "connector_id") or "1024"
         params = _parameters(body.get("parameters"))
         workflow = self.registry.get(workflow_id)
         if workflow.chatflow:
@@ -788,8 +786,8 @@ class WorkflowAPI:
 
     def _resume_target(self, request: web.Request) -> tuple[Workflow, WorkflowRun, Script]:
         body = self._body(request)
-        workflow_id = _required_str(body, "workflow_id")
-        event_id = _required_str(body, "event_id")
+        workflow_id = required_str(body, "workflow_id")
+        event_id = required_str(body, "event_id")
         interrupt_type = body.get("interrupt_type")
         if not isinstance(interrupt_type, int) or isinstance(interrupt_type, bool):
             raise ApiError(4000, "Invalid parameter interrupt_type: an integer is required.")
@@ -883,20 +881,20 @@ class WorkflowAPI:
         """``POST /v1/workflows/chat``: a chatflow turn, streamed as chat events."""
         emu = self.emu
         body = self._body(request)
-        workflow_id = _required_str(body, "workflow_id")
-        inputs = _parse_messages(body.get("additional_messages"))
+        workflow_id = required_str(body, "workflow_id")
+        inputs = parse_messages(body.get("additional_messages"))
         if not inputs:
             raise ApiError(4000, "Invalid parameter additional_messages: at least one message.")
         if len(inputs) > 50:
             raise ApiError(4000, "Invalid parameter additional_messages: at most 50 messages.")
         if inputs[-1]["role"] != "user":
             raise ApiError(4000, "Invalid parameter additional_messages: the last must be user.")
-        bot_id = _opt_str(body, "bot_id")
-        app_id = _opt_str(body, "app_id")
+        bot_id = opt_str(body, "bot_id")
+        app_id = opt_str(body, "app_id")
         if (bot_id is None) == (app_id is None):
             raise ApiError(4000, "Invalid parameter: exactly one of app_id or bot_id is required.")
         params = _parameters(body.get("parameters"))
-        conversation_id = _opt_str(body, "conversation_id")
+        conversation_id = opt_str(body, "conversation_id")
         workflow = self.registry.get(workflow_id)
         if not isinstance(workflow, Chatflow):
             raise ApiError(4000, f"Workflow {workflow_id} is not a chatflow.")
@@ -1009,15 +1007,6 @@ def _chatflow_turn(
 
 
 # ----------------------------------------------------------------------------- parsing
-
-
-def _opt_str(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ApiError(4000, f"Invalid parameter {key}: must be a string.")
-    return value
 
 
 def _parameters(value: Any) -> dict[str, Any]:
