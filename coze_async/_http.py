@@ -51,6 +51,7 @@ __all__ = [
     "ByteStream",
     "FreshConnector",
     "RawResponse",
+    "Session",
     "close_session",
     "map_client_error",
     "new_session",
@@ -64,6 +65,9 @@ __all__ = [
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 _MAX_MESSAGE = 300
+
+#: The session type a caller may hand in (``AsyncCoze(session=...)``, OAuth helpers).
+Session = aiohttp.ClientSession
 
 #: The ``User-Agent`` every request carries.
 USER_AGENT = (

@@ -16,8 +16,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ._errors_base import InvalidArgumentError
 from ._json import HAS_ORJSON, dumps
-from .errors import InvalidArgumentError
 
 __all__ = [
     "check_bool",

@@ -59,6 +59,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._errors_base import CozeError, InvalidArgumentError, ResponseValidationError
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -112,20 +114,6 @@ __all__ = [
     "oauth_error_class_for",
     "parse_code",
 ]
-
-
-class CozeError(Exception):
-    """Base class of every error raised by ``coze_async``."""
-
-    logid: str | None = None
-
-    def __str__(self) -> str:
-        text = super().__str__()
-        return text or type(self).__name__
-
-
-class InvalidArgumentError(CozeError, ValueError):
-    """An argument is invalid; raised before anything is sent. The message names it."""
 
 
 class RequestTooLargeError(CozeError):
@@ -359,22 +347,6 @@ class ErrorCause(Exception):
 
 class TimeoutCause(ErrorCause, TimeoutError):
     """An :class:`ErrorCause` for a timeout (so ``isinstance(exc.__cause__, TimeoutError)``)."""
-
-
-class ResponseValidationError(CozeError):
-    """The server's answer does not have the documented shape.
-
-    ``path`` names where (e.g. ``$.data.usage.token_count``) when known; ``body`` is the raw
-    text or decoded JSON so nothing received is lost.
-    """
-
-    def __init__(
-        self, message: str, *, logid: str | None = None, path: str | None = None, body: Any = None
-    ) -> None:
-        super().__init__(message)
-        self.logid = logid
-        self.path = path
-        self.body = body
 
 
 class StreamError(CozeError):

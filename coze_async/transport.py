@@ -22,11 +22,10 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-import aiohttp
 import anyio
 import attrs
 
-from ._http import USER_AGENT, RawResponse, close_session, new_session, send
+from ._http import USER_AGENT, RawResponse, Session, close_session, new_session, send
 from ._json import dumps
 from ._validate import check_token
 from .auth import Auth, RefreshableAuth
@@ -95,7 +94,7 @@ class Transport:
         auth: Auth,
         timeouts: Timeouts,
         retry: RetryPolicy,
-        session: aiohttp.ClientSession | None,
+        session: Session | None,
         connection_limit: int = 100,
         limiter: QuotaLimiter | None = None,
         acquire_timeout: float | None = None,
@@ -134,7 +133,7 @@ class Transport:
         """True when an owned session exists and is not closed yet."""
         return self._session is not None and not self._session.closed
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    def _get_session(self) -> Session:
         if self._closed:
             raise CozeError("this AsyncCoze has been closed")
         if self._session is None:

@@ -37,8 +37,13 @@ MAX_UPLOAD_BYTES: Final = 512 * 1024 * 1024
 
 #: What ``files.upload(file=...)`` accepts.
 FileInput: TypeAlias = (
-    "str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] "
-    "| tuple[str, bytes | bytearray | memoryview | IO[bytes]]"
+    str
+    | os.PathLike[str]
+    | bytes
+    | bytearray
+    | memoryview
+    | IO[bytes]
+    | tuple[str, bytes | bytearray | memoryview | IO[bytes]]
 )
 
 _DEFAULT_NAME: Final = "file"

@@ -16,8 +16,8 @@ from typing import Any
 
 import attrs
 
+from .._errors_base import InvalidArgumentError
 from .._validate import check_str, kind
-from ..errors import InvalidArgumentError
 
 __all__ = [
     "Chat",

@@ -30,7 +30,7 @@ from cattrs.errors import ClassValidationError
 from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception
 
-from ..errors import ResponseValidationError
+from .._errors_base import ResponseValidationError
 
 __all__ = ["converter", "json_type", "structure", "unstructure_request"]
 

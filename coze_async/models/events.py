@@ -168,6 +168,9 @@ class ChatSnapshot:
     messages: list[Message] = attrs.Factory(list)
     done: Done | None = None
     events: int = 0
+    #: Events this SDK does not know, in arrival order (also yielded by the stream), kept as
+    #: the workflow snapshot keeps them.
+    unknown: list[UnknownEvent] = attrs.Factory(list)
     _pending: dict[str, _Pending] = attrs.Factory(dict)
     _audio: list[bytes] = attrs.Factory(list)
 
@@ -243,6 +246,8 @@ def accumulate_chat(snapshot: ChatSnapshot, event: ChatEvent) -> ChatSnapshot:
             snapshot._audio.append(b"")
     elif type(event) is Done:
         snapshot.done = event
+    elif type(event) is UnknownEvent:
+        snapshot.unknown.append(event)
     elif isinstance(
         event, ChatCreated | ChatInProgress | ChatCompleted | ChatFailed | ChatRequiresAction
     ):
