@@ -3,7 +3,10 @@
 Routes: ``POST /v1/workflow/run`` (sync and ``is_async``), ``POST /v1/workflow/stream_run``,
 ``POST /v1/workflow/stream_resume``, ``POST /v1/workflows/resume``,
 ``GET /v1/workflows/{id}/run_histories/{execute_id}`` (and ``.../execute_nodes/{uuid}``) and
-``POST /v1/workflows/chat``.
+``POST /v1/workflows/chat``; ``GET /v1/workflows/{id}`` (the workflow's metadata, with its input
+and output parameters when ``include_input_output=true``) and ``GET /v1/workflows`` (the
+registered workflows, paged with ``page_num``/``page_size`` 1-30, filtered by
+``workflow_mode``, ``app_id`` and ``publish_status``).
 
 Workflows are registered by id (:meth:`Emulator.add_workflow`); the built-in ones:
 
@@ -45,7 +48,7 @@ import asyncio
 import itertools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
@@ -53,7 +56,15 @@ from aiohttp import web
 
 from .bots import VERBOSE_FINISH, Turn, chunk_text
 from .host import Host, Route
-from .request import json_object, opt_bool, opt_str, opt_str_map, parse_messages, required_str
+from .request import (
+    int_param,
+    json_object,
+    opt_bool,
+    opt_str,
+    opt_str_map,
+    parse_messages,
+    required_str,
+)
 from .state import (
     ChatRecord,
     Conversation,
@@ -88,6 +99,7 @@ __all__ = [
     "WorkflowAPI",
     "WorkflowRegistry",
     "WorkflowRun",
+    "parameter",
 ]
 
 ECHO_WORKFLOW_ID: Final = "7500000000000000001"
@@ -103,6 +115,13 @@ MAX_RESUMES: Final = 3
 USER_LEVELS: Final = ("free", "pro_personal", "team", "enterprise")
 
 _SPACE_ID: Final = "7500000000000000999"
+#: The creator the metadata routes report for every workflow.
+_CREATOR: Final = {"id": "7400000000000009999", "name": "emulator"}
+_WORKFLOW_MODES: Final = ("workflow", "chatflow")
+#: Every built-in workflow is published; registered ones too (Coze lists published ones by
+#: default; ``all`` and ``published_online`` include them, the draft filters do not).
+_LISTED_STATUSES: Final = ("all", "published_online")
+_PUBLISH_STATUSES: Final = ("all", "published_online", "published_draft", "unpublished_draft")
 #: ``connector_uid`` of runs without ``ext.user_id`` (Coze reports the token owner's id).
 _OWNER_ID: Final = "7400000000000009999"
 _END_NODE_ID: Final = "900001"
@@ -268,10 +287,29 @@ class WorkflowRegistry:
         self.events: dict[str, str] = {}
         #: node_execute_uuid -> (execute_id, node)
         self.node_runs: dict[str, tuple[str, NodeRun]] = {}
+        #: workflow_id -> (created_at, updated_at), as the metadata routes report them.
+        self.times: dict[str, tuple[int, int]] = dict.fromkeys(self.workflows, (now(), now()))
 
     def add(self, workflow_id: str, workflow: Workflow) -> None:
         """Register ``workflow`` under ``workflow_id`` (replacing any previous one)."""
+        created = self.times.get(workflow_id, (now(), 0))[0]
         self.workflows[workflow_id] = workflow
+        self.times[workflow_id] = (created, now())
+
+    def detail(self, workflow_id: str) -> dict[str, Any]:
+        """The ``workflow_detail`` object of ``GET /v1/workflows/{id}`` (times as strings)."""
+        workflow = self.get(workflow_id)
+        created, updated = self.times.get(workflow_id, (0, 0))
+        return {
+            "workflow_id": workflow_id,
+            "workflow_name": workflow.name or f"workflow_{workflow_id}",
+            "description": workflow.description,
+            "icon_url": workflow.icon_url,
+            "app_id": workflow.app_id or "0",
+            "created_at": str(created),
+            "updated_at": str(updated),
+            "creator": dict(_CREATOR),
+        }
 
     def get(self, workflow_id: str) -> Workflow:
         """The workflow, or 4200 (Coze's answer for an id that was never published)."""
@@ -557,6 +595,21 @@ class Workflow(ABC):
     chatflow: ClassVar[bool] = False
     pace: float = 0.0
     done_after_interrupt: bool = False
+    #: What ``GET /v1/workflows/{id}`` and the list report (a blank name: ``workflow_<id>``).
+    name: str = ""
+    description: str = ""
+    icon_url: str = ""
+    #: The app (project) the workflow belongs to; "" reports ``"0"`` (none), as Coze does.
+    app_id: str = ""
+
+    def input_parameters(self) -> dict[str, dict[str, Any]]:
+        """The Start node's parameters: ``{name: {type, required, description,
+        default_value}}`` (see :func:`parameter`)."""
+        return {}
+
+    def output_parameters(self) -> dict[str, dict[str, Any]]:
+        """The End node's parameters, in the same shape."""
+        return {"output": parameter("string", "The workflow's result.")}
 
     @abstractmethod
     def start(self, script: Script) -> None:
@@ -570,6 +623,12 @@ class Workflow(ABC):
 class EchoWorkflow(Workflow):
     """End node only: ``{"output": parameters["input"]}`` (or all parameters)."""
 
+    name = "echo"
+    description = "Outputs its input parameter unchanged."
+
+    def input_parameters(self) -> dict[str, dict[str, Any]]:
+        return {"input": parameter("string", "The text to echo.")}
+
     def start(self, script: Script) -> None:
         params = script.params
         script.end({"output": params.get("input", params)})
@@ -580,6 +639,12 @@ class StreamingWorkflow(Workflow):
 
     ``parameters["topic"]`` (default "电影") is woven into the text.
     """
+
+    name = "stream_joke"
+    description = "Tells a joke about a topic through two streaming output nodes."
+
+    def input_parameters(self) -> dict[str, dict[str, Any]]:
+        return {"topic": parameter("string", "What the joke is about.", default="电影")}
 
     def start(self, script: Script) -> None:
         topic = str(script.params.get("topic") or "电影")
@@ -596,11 +661,16 @@ class QuestionWorkflow(Workflow):
     A blank answer makes it ask again; see :data:`MAX_RESUMES` for the limit.
     """
 
+    name = "weather_qa"
+    description = "Asks for a city (a Q&A node), then answers with its weather."
     question = "请问你想查看哪个城市的天气呢？"
     again = "没听清，请再告诉我城市名称。"
 
     def __init__(self, *, done_after_interrupt: bool = False) -> None:
         self.done_after_interrupt = done_after_interrupt
+
+    def input_parameters(self) -> dict[str, dict[str, Any]]:
+        return {"city": parameter("string", "The city; asked for when missing.")}
 
     def start(self, script: Script) -> None:
         city = str(script.params.get("city") or "").strip()
@@ -624,6 +694,9 @@ class QuestionWorkflow(Workflow):
 class FailingWorkflow(Workflow):
     """A message node streams part of its text, then the next node fails (``Error``)."""
 
+    name = "failing"
+    description = "Streams a message, then a code node fails."
+
     def __init__(
         self,
         *,
@@ -640,6 +713,9 @@ class FailingWorkflow(Workflow):
 
 class SlowWorkflow(Workflow):
     """Sends ``pings`` PING heartbeats ``interval`` seconds apart, then its output."""
+
+    name = "slow"
+    description = "Sends PING heartbeats before its output."
 
     def __init__(self, *, pings: int = 3, interval: float = 0.02) -> None:
         self.pings = pings
@@ -665,6 +741,15 @@ class Chatflow(Workflow):
     """A chatflow: answers ``reply(query)`` through ``/v1/workflows/chat`` (chat events)."""
 
     chatflow = True
+    name = "echo_chatflow"
+    description = "A chatflow answering 你说：<query>."
+
+    def input_parameters(self) -> dict[str, dict[str, Any]]:
+        # A chatflow's Start node always has these two (Coze adds them).
+        return {
+            "USER_INPUT": parameter("string", "The user's message in this turn."),
+            "CONVERSATION_NAME": parameter("string", "The conversation the chatflow runs in."),
+        }
 
     def start(self, script: Script) -> None:
         script.end({"output": ""})
@@ -695,6 +780,8 @@ class WorkflowAPI:
             ("GET", history, self.history, True),
             ("GET", history + "/execute_nodes/{node_execute_uuid}", self.node_output, True),
             ("POST", "/v1/workflows/chat", self.chat, True),
+            ("GET", "/v1/workflows", self.list_workflows, True),
+            ("GET", "/v1/workflows/{workflow_id}", self.retrieve, True),
         ]
 
     # ------------------------------------------------------------------ helpers
@@ -877,6 +964,49 @@ class WorkflowAPI:
         node = found[1]
         return self.emu.ok(request, {"is_finish": node.is_finish, "node_output": node.output})
 
+    async def retrieve(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v1/workflows/{id}?include_input_output=``: the workflow's metadata."""
+        workflow_id = request.match_info["workflow_id"]
+        include = _query_bool(request.query, "include_input_output")
+        data: dict[str, Any] = {"workflow_detail": self.registry.detail(workflow_id)}
+        if include:
+            workflow = self.registry.get(workflow_id)
+            data["input"] = {"parameters": workflow.input_parameters()}
+            data["output"] = {"parameters": workflow.output_parameters()}
+        return self.emu.ok(request, data)
+
+    async def list_workflows(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v1/workflows?workspace_id=&page_num=``: the registered workflows, paged."""
+        query = request.query
+        required_str(query, "workspace_id")
+        if not query.get("page_num"):
+            raise ApiError(4000, "Invalid parameter page_num: page_num is required.")
+        page_num = int_param(query, "page_num", 1, 1, None)
+        page_size = int_param(query, "page_size", 10, 1, 30)
+        mode = opt_str(query, "workflow_mode")
+        if mode is not None and mode not in _WORKFLOW_MODES:
+            raise ApiError(4000, f"Invalid parameter workflow_mode: {mode!r}.")
+        app_id = opt_str(query, "app_id")
+        status = opt_str(query, "publish_status") or "published_online"
+        if status not in _PUBLISH_STATUSES:
+            raise ApiError(4000, f"Invalid parameter publish_status: {status!r}.")
+        matching = [
+            workflow_id
+            for workflow_id, workflow in self.registry.workflows.items()
+            if status in _LISTED_STATUSES
+            and (mode is None or (mode == "chatflow") == workflow.chatflow)
+            and (app_id is None or (workflow.app_id or "0") == app_id)
+        ]
+        start = (page_num - 1) * page_size
+        page = matching[start : start + page_size]
+        return self.emu.ok(
+            request,
+            {
+                "items": [self.registry.detail(workflow_id) for workflow_id in page],
+                "has_more": start + page_size < len(matching),
+            },
+        )
+
     async def chat(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/workflows/chat``: a chatflow turn, streamed as chat events."""
         emu = self.emu
@@ -1021,3 +1151,24 @@ def _parameters(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ApiError(4000, "Invalid parameter parameters: must be an object.")
     return value
+
+
+def _query_bool(query: Mapping[str, str], key: str) -> bool:
+    raw = query.get(key, "")
+    if raw in ("", "false", "False", "0"):
+        return False
+    if raw in ("true", "True", "1"):
+        return True
+    raise ApiError(4000, f"Invalid parameter {key}: must be a boolean.")
+
+
+def parameter(
+    type_: str, description: str = "", *, required: bool = False, default: str = ""
+) -> dict[str, Any]:
+    """One Start/End node parameter as ``GET /v1/workflows/{id}`` describes it."""
+    return {
+        "type": type_,
+        "required": required,
+        "description": description,
+        "default_value": default,
+    }
