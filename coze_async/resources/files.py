@@ -14,28 +14,25 @@ still apply.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Unpack
 
 import anyio
 import attrs
 
-from ..config import Timeouts
-from ..models.converter import structure
+from ..call import CallOptions
+from ..endpoint import Endpoint, data
 from ..models.file import File
-from ..transport import Envelope
 from ..uploads import MAX_UPLOAD_BYTES, FileInput, UploadFile
 from ._base import Resource, require_id
 
 __all__ = ["FilesResource"]
 
+UPLOAD = Endpoint("POST", "/v1/files/upload", "files.upload", data(File), max_body=MAX_UPLOAD_BYTES)
+RETRIEVE = Endpoint("GET", "/v1/files/retrieve", "files.retrieve", data(File), idempotent=True)
+
 
 class FilesResource(Resource):
     """Upload files for multimodal messages and workflow inputs; retrieve their metadata."""
-
-    def _file(self, env: Envelope) -> File:
-        file = structure(env.field("data"), File, logid=env.logid, what="$.data")
-        return self._stamped(file, env)
 
     async def upload(
         self,
@@ -43,10 +40,7 @@ class FilesResource(Resource):
         file: FileInput,
         filename: str | None = None,
         content_type: str | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_query: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
+        **options: Unpack[CallOptions],
     ) -> File:
         """Upload ``file`` and return its :class:`~coze_async.File` (``id``, ``bytes``...).
 
@@ -55,7 +49,8 @@ class FilesResource(Resource):
         ``(filename, bytes_or_file_object)`` pair. The content is streamed in chunks, never
         loaded whole into memory. ``filename`` overrides the name Coze records (default: the
         path's or file object's name, else ``"file"``); ``content_type`` overrides the type
-        guessed from the name. ``extra_body`` keys are sent as extra form fields.
+        guessed from the name. ``extra_body`` keys are sent as extra form fields. Without
+        ``timeouts=``, the client's timeouts apply with no total (wall-clock) limit.
 
         Raises :class:`~coze_async.errors.InvalidArgumentError` for a missing or empty file and
         :class:`~coze_async.errors.RequestTooLargeError` above 512 MB, before sending anything.
@@ -64,40 +59,11 @@ class FilesResource(Resource):
         upload = await anyio.to_thread.run_sync(
             lambda: UploadFile.of(file, filename=filename, content_type=content_type)
         )
-        call = self._call(
-            "POST",
-            "/v1/files/upload",
-            endpoint="files.upload",
-            upload=upload,
-            idempotent=False,
-            max_body=MAX_UPLOAD_BYTES,
-            extra_headers=extra_headers,
-            extra_query=extra_query,
-            extra_body=extra_body,
-            timeouts=timeouts or attrs.evolve(self._transport.timeouts, total=None),
-        )
-        return self._file(await self._transport.request(call))
+        if options.get("timeouts") is None:
+            options["timeouts"] = attrs.evolve(self._transport.timeouts, total=None)
+        return await self._send(UPLOAD, options, upload=upload)
 
-    async def retrieve(
-        self,
-        *,
-        file_id: str,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_query: Mapping[str, str] | None = None,
-        timeouts: Timeouts | None = None,
-    ) -> File:
+    async def retrieve(self, *, file_id: str, **options: Unpack[CallOptions]) -> File:
         """Get an uploaded file's metadata (``GET /v1/files/retrieve``); 4200 if unknown."""
-        env = await self._transport.request(
-            self._call(
-                "GET",
-                "/v1/files/retrieve",
-                endpoint="files.retrieve",
-                params={"file_id": require_id("file_id", file_id)},
-                idempotent=True,
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=None,
-                timeouts=timeouts,
-            )
-        )
-        return self._file(env)
+        params = {"file_id": require_id("file_id", file_id)}
+        return await self._send(RETRIEVE, options, params=params)

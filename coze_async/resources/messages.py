@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from .._validate import check_bool, check_str, kind
-from ..config import Timeouts
+from ..call import CallOptions, Envelope, check_options
+from ..endpoint import Endpoint, data
 from ..errors import InvalidArgumentError, ResponseValidationError
 from ..models.chat import ContentItem, ContentType, Message, _check_meta_data, encode_object_string
 from ..models.conversation import FeedbackType
 from ..models.converter import structure
 from ..pagination import AsyncPager, Page
-from ..transport import Envelope
-from ._base import Options, Resource, path, require_id
+from ._base import Resource, require_id
 
 __all__ = ["MessagesResource"]
 
@@ -91,12 +91,83 @@ def _optional(env: Envelope, key: str, cls: type[T]) -> T | None:
     return None if value is None else structure(value, cls, logid=env.logid, what=f"$.{key}")
 
 
+def _message_page(env: Envelope) -> Page[Message]:
+    """One page of the message list: the messages under ``data``, cursors beside them."""
+    raw = env.field("data")
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise ResponseValidationError(
+            "expected a list of messages under data",
+            logid=env.logid,
+            path="$.data",
+            body=env.body,
+        )
+    items = tuple(
+        Resource._stamped(structure(m, Message, logid=env.logid, what=f"$.data[{i}]"), env)
+        for i, m in enumerate(raw)
+    )
+    # Cursors and the flag are typed too: a list or object here would become a bogus
+    # cursor (or a truthy has_more) and page on garbage.
+    first_id = _optional(env, "first_id", str)
+    last_id = _optional(env, "last_id", str)
+    has_more = _optional(env, "has_more", bool)
+    return Page(
+        items,
+        bool(has_more),
+        env.logid,
+        first_id=first_id if first_id not in (None, "", "0") else None,
+        last_id=last_id if last_id not in (None, "", "0") else None,
+    )
+
+
+def _reasons(reason_types: Sequence[str]) -> list[str]:
+    if not isinstance(reason_types, list | tuple):
+        raise InvalidArgumentError(
+            f"reason_types must be a list of strings, got {kind(reason_types)}"
+        )
+    reasons = list(reason_types)
+    if len(reasons) > _MAX_REASONS:
+        raise InvalidArgumentError(f"reason_types: at most {_MAX_REASONS} labels")
+    for index, reason in enumerate(reasons):
+        if not isinstance(reason, str) or not 1 <= len(reason) <= _MAX_REASON_LEN:
+            raise InvalidArgumentError(
+                f"reason_types: each label must be 1-{_MAX_REASON_LEN} characters, got {reason!r}"
+            )
+        check_str(f"reason_types[{index}]", reason)
+    return reasons
+
+
+_message = data(Message)
+_FEEDBACK = "/v1/conversations/{conversation_id}/messages/{message_id}/feedback"
+
+CREATE = Endpoint("POST", "/v1/conversation/message/create", "messages.create", _message)
+LIST = Endpoint(
+    "POST", "/v1/conversation/message/list", "messages.list", _message_page, idempotent=True
+)
+RETRIEVE = Endpoint(
+    "GET", "/v1/conversation/message/retrieve", "messages.retrieve", _message, idempotent=True
+)
+UPDATE = Endpoint(
+    "POST",
+    "/v1/conversation/message/modify",
+    "messages.update",
+    data(Message, at="message"),
+    idempotent=True,
+)
+DELETE = Endpoint(
+    "POST", "/v1/conversation/message/delete", "messages.delete", _message, idempotent=True
+)
+SET_FEEDBACK = Endpoint(
+    "POST", _FEEDBACK, "messages.set_feedback", lambda env: None, idempotent=True
+)
+DELETE_FEEDBACK = Endpoint(
+    "DELETE", _FEEDBACK, "messages.delete_feedback", lambda env: None, idempotent=True
+)
+
+
 class MessagesResource(Resource):
     """Create, list, retrieve, modify and delete messages; like/unlike answers."""
-
-    def _message(self, env: Envelope, key: str = "data") -> Message:
-        message = structure(env.field(key), Message, logid=env.logid, what=f"$.{key}")
-        return self._stamped(message, env)
 
     async def create(
         self,
@@ -106,10 +177,7 @@ class MessagesResource(Resource):
         role: str = "user",
         content_type: str | None = None,
         meta_data: Mapping[str, str] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_query: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
+        **options: Unpack[CallOptions],
     ) -> Message:
         """Add a message to a conversation (it joins the current section's context).
 
@@ -123,21 +191,8 @@ class MessagesResource(Resource):
         body: dict[str, Any] = {"role": role, "content": text, "content_type": kind}
         if meta_data is not None:
             body["meta_data"] = _check_meta_data(meta_data, "meta_data")
-        env = await self._transport.request(
-            self._call(
-                "POST",
-                "/v1/conversation/message/create",
-                endpoint="messages.create",
-                params={"conversation_id": require_id("conversation_id", conversation_id)},
-                json=body,
-                idempotent=False,
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                timeouts=timeouts,
-            )
-        )
-        return self._message(env)
+        params = {"conversation_id": require_id("conversation_id", conversation_id)}
+        return await self._send(CREATE, options, params=params, json=body)
 
     def list(
         self,
@@ -149,10 +204,7 @@ class MessagesResource(Resource):
         after_id: str | None = None,
         limit: int = 50,
         include_middle_message: bool | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_query: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
+        **options: Unpack[CallOptions],
     ) -> AsyncPager[Message]:
         """A conversation's messages, newest first (``order="asc"``: oldest first).
 
@@ -165,107 +217,44 @@ class MessagesResource(Resource):
         Coze lists questions and answers only; ``include_middle_message=True`` adds tool
         calls, verbose and follow-up messages.
         """
-        cid = require_id("conversation_id", conversation_id)
+        params = {"conversation_id": require_id("conversation_id", conversation_id)}
         if not isinstance(order, str) or order not in _ORDERS:
             raise InvalidArgumentError(f"order must be 'desc' or 'asc', got {order!r}")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 50:
             raise InvalidArgumentError(f"limit must be an integer between 1 and 50, got {limit!r}")
-        chat = require_id("chat_id", chat_id) if chat_id is not None else None
+        body: dict[str, Any] = {"order": order, "limit": limit}
+        if chat_id is not None:
+            body["chat_id"] = require_id("chat_id", chat_id)
         before = require_id("before_id", before_id) if before_id is not None else None
         after = require_id("after_id", after_id) if after_id is not None else None
         backwards = before is not None and after is None
-        Options.check(
-            extra_headers, extra_query, extra_body, timeouts
-        )  # raises now, not mid-listing
+        checked = check_options(options, method=LIST.quota)  # raises now, not mid-listing
         if include_middle_message is not None:
-            check_bool("include_middle_message", include_middle_message)
+            body["include_middle_message"] = check_bool(
+                "include_middle_message", include_middle_message
+            )
 
         async def fetch(cursor: _Cursor) -> tuple[Page[Message], _Cursor | None]:
             page_before, page_after = cursor
-            body: dict[str, Any] = {"order": order, "limit": limit}
-            if chat is not None:
-                body["chat_id"] = chat
-            if page_before is not None:
-                body["before_id"] = page_before
-            if page_after is not None:
-                body["after_id"] = page_after
-            if include_middle_message is not None:
-                body["include_middle_message"] = include_middle_message
-            env = await self._transport.request(
-                self._call(
-                    "POST",
-                    "/v1/conversation/message/list",
-                    endpoint="messages.list",
-                    params={"conversation_id": cid},
-                    json=body,
-                    idempotent=True,
-                    extra_headers=extra_headers,
-                    extra_query=extra_query,
-                    extra_body=extra_body,
-                    timeouts=timeouts,
-                )
-            )
-            page = self._message_page(env)
+            cursors = {"before_id": page_before, "after_id": page_after}
+            json = {**body, **{k: v for k, v in cursors.items() if v is not None}}
+            env = await self._transport.request(LIST.call(checked, params=params, json=json))
+            page = LIST.parse(env)
             if backwards:
                 following: _Cursor | None = (page.first_id, None) if page.first_id else None
             else:
                 following = (page_before, page.last_id) if page.last_id else None
             return page, following
 
-        return AsyncPager(fetch, (before, after), what=f"messages of conversation {cid}")
-
-    def _message_page(self, env: Envelope) -> Page[Message]:
-        data = env.field("data")
-        if data is None:
-            data = []
-        if not isinstance(data, list):
-            raise ResponseValidationError(
-                "expected a list of messages under data",
-                logid=env.logid,
-                path="$.data",
-                body=env.body,
-            )
-        items = tuple(
-            self._stamped(structure(m, Message, logid=env.logid, what=f"$.data[{i}]"), env)
-            for i, m in enumerate(data)
-        )
-        # Cursors and the flag are typed too: a list or object here would become a bogus
-        # cursor (or a truthy has_more) and page on garbage.
-        first_id = _optional(env, "first_id", str)
-        last_id = _optional(env, "last_id", str)
-        has_more = _optional(env, "has_more", bool)
-        return Page(
-            items,
-            bool(has_more),
-            env.logid,
-            first_id=first_id if first_id not in (None, "", "0") else None,
-            last_id=last_id if last_id not in (None, "", "0") else None,
-        )
+        what = f"messages of conversation {params['conversation_id']}"
+        return AsyncPager(fetch, (before, after), what=what)
 
     async def retrieve(
-        self,
-        *,
-        conversation_id: str,
-        message_id: str,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_query: Mapping[str, str] | None = None,
-        timeouts: Timeouts | None = None,
+        self, *, conversation_id: str, message_id: str, **options: Unpack[CallOptions]
     ) -> Message:
         """Get one message of a conversation."""
-        env = await self._transport.request(
-            self._call(
-                "GET",
-                "/v1/conversation/message/retrieve",
-                endpoint="messages.retrieve",
-                params=_message_ids(conversation_id, message_id),
-                idempotent=True,
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=None,
-                timeouts=timeouts,
-            )
-        )
-        return self._message(env)
+        params = _message_ids(conversation_id, message_id)
+        return await self._send(RETRIEVE, options, params=params)
 
     async def update(
         self,
@@ -275,10 +264,7 @@ class MessagesResource(Resource):
         content: str | Sequence[ContentItem] | None = None,
         content_type: str | None = None,
         meta_data: Mapping[str, str] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_query: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
+        **options: Unpack[CallOptions],
     ) -> Message:
         """Modify a message's content and/or meta_data; returns the modified message.
 
@@ -293,50 +279,19 @@ class MessagesResource(Resource):
             raise InvalidArgumentError("content_type= needs content=")
         if meta_data is not None:
             body["meta_data"] = _check_meta_data(meta_data, "meta_data")
-        env = await self._transport.request(
-            self._call(
-                "POST",
-                "/v1/conversation/message/modify",
-                endpoint="messages.update",
-                params=_message_ids(conversation_id, message_id),
-                json=body,
-                idempotent=True,
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                timeouts=timeouts,
-            )
-        )
-        return self._message(env, "message")
+        params = _message_ids(conversation_id, message_id)
+        return await self._send(UPDATE, options, params=params, json=body)
 
     async def delete(
-        self,
-        *,
-        conversation_id: str,
-        message_id: str,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_query: Mapping[str, str] | None = None,
-        timeouts: Timeouts | None = None,
+        self, *, conversation_id: str, message_id: str, **options: Unpack[CallOptions]
     ) -> Message:
         """Delete a question or answer message; returns the deleted message.
 
         Deleting an answer also deletes the intermediate messages (tool calls, follow-ups...)
         of its chat.
         """
-        env = await self._transport.request(
-            self._call(
-                "POST",
-                "/v1/conversation/message/delete",
-                endpoint="messages.delete",
-                params=_message_ids(conversation_id, message_id),
-                idempotent=True,
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=None,
-                timeouts=timeouts,
-            )
-        )
-        return self._message(env)
+        params = _message_ids(conversation_id, message_id)
+        return await self._send(DELETE, options, params=params)
 
     async def set_feedback(
         self,
@@ -346,10 +301,7 @@ class MessagesResource(Resource):
         feedback_type: str,
         reason_types: Sequence[str] | None = None,
         comment: str | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_query: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
+        **options: Unpack[CallOptions],
     ) -> None:
         """Like or unlike a bot answer (``FeedbackType.LIKE`` / ``FeedbackType.UNLIKE``).
 
@@ -362,66 +314,17 @@ class MessagesResource(Resource):
             )
         body: dict[str, Any] = {"feedback_type": str(feedback_type)}
         if reason_types is not None:
-            if not isinstance(reason_types, list | tuple):
-                raise InvalidArgumentError(
-                    f"reason_types must be a list of strings, got {kind(reason_types)}"
-                )
-            reasons = list(reason_types)
-            if len(reasons) > _MAX_REASONS:
-                raise InvalidArgumentError(f"reason_types: at most {_MAX_REASONS} labels")
-            for index, reason in enumerate(reasons):
-                if not isinstance(reason, str) or not 1 <= len(reason) <= _MAX_REASON_LEN:
-                    raise InvalidArgumentError(
-                        f"reason_types: each label must be 1-{_MAX_REASON_LEN} characters, "
-                        f"got {reason!r}"
-                    )
-                check_str(f"reason_types[{index}]", reason)
-            body["reason_types"] = reasons
+            body["reason_types"] = _reasons(reason_types)
         if comment is not None:
             if not isinstance(comment, str) or len(comment) > _MAX_COMMENT:
                 raise InvalidArgumentError(f"comment must be a string of at most {_MAX_COMMENT}")
             body["comment"] = check_str("comment", comment)
-        await self._transport.request(
-            self._call(
-                "POST",
-                self._feedback_path(conversation_id, message_id),
-                endpoint="messages.set_feedback",
-                json=body,
-                idempotent=True,
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                timeouts=timeouts,
-            )
-        )
+        ids = {"conversation_id": conversation_id, "message_id": message_id}
+        await self._send(SET_FEEDBACK, options, ids=ids, json=body)
 
     async def delete_feedback(
-        self,
-        *,
-        conversation_id: str,
-        message_id: str,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_query: Mapping[str, str] | None = None,
-        timeouts: Timeouts | None = None,
+        self, *, conversation_id: str, message_id: str, **options: Unpack[CallOptions]
     ) -> None:
         """Remove the feedback set on an answer."""
-        await self._transport.request(
-            self._call(
-                "DELETE",
-                self._feedback_path(conversation_id, message_id),
-                endpoint="messages.delete_feedback",
-                idempotent=True,
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=None,
-                timeouts=timeouts,
-            )
-        )
-
-    @staticmethod
-    def _feedback_path(conversation_id: str, message_id: str) -> str:
-        return path(
-            "/v1/conversations/{conversation_id}/messages/{message_id}/feedback",
-            conversation_id=conversation_id,
-            message_id=message_id,
-        )
+        ids = {"conversation_id": conversation_id, "message_id": message_id}
+        await self._send(DELETE_FEEDBACK, options, ids=ids)
