@@ -261,5 +261,5 @@ async def test_non_stream_without_history_is_refused_locally(
     coze: AsyncCoze, emu: Emulator
 ) -> None:
     with pytest.raises(InvalidArgumentError, match="4007"):
-        await coze.chat.create(bot_id="b", user_id="u", auto_save_history=False)
+        await coze.chat.create(bot_id=ECHO_BOT_ID, user_id="u", auto_save_history=False)
     assert emu.requests == []

@@ -72,7 +72,9 @@ async def server() -> AsyncIterator[HangingChatServer]:
 
 
 async def _chat_then_cancel(coze: AsyncCoze, started: asyncio.Event, result: list[object]) -> None:
-    async with coze.chat.stream(bot_id="b", user_id="u", messages=[Message.user("hi")]) as stream:
+    async with coze.chat.stream(
+        bot_id=ECHO_BOT_ID, user_id="u", messages=[Message.user("hi")]
+    ) as stream:
         try:
             async for _ in stream:
                 if stream.snapshot.chat is not None:
@@ -162,7 +164,7 @@ async def test_cancel_is_bounded_by_its_timeout(server: HangingChatServer) -> No
     """A cancel endpoint that never answers holds the caller for ``timeout`` at most."""
     async with AsyncCoze(token="pat_test", base_url=server.url) as coze:
         async with coze.chat.stream(
-            bot_id="b", user_id="u", messages=[Message.user("hi")]
+            bot_id=ECHO_BOT_ID, user_id="u", messages=[Message.user("hi")]
         ) as stream:
             async for _ in stream:
                 if stream.snapshot.chat is not None:

@@ -183,7 +183,9 @@ async def test_a_connection_refused_is_not_charged(emu: Emulator, tmp_path: Path
     ) as client:
         for _ in range(4):
             with pytest.raises(TransportError) as info:
-                await client.chat.create(bot_id="b", user_id="u", messages=[Message.user("a")])
+                await client.chat.create(
+                    bot_id=ECHO_BOT_ID, user_id="u", messages=[Message.user("a")]
+                )
             assert info.value.phase == "connect"
     assert await budget.used() == 0
 

@@ -156,7 +156,7 @@ async def test_unclosed_client_warns() -> None:
 
     async with Emulator() as server:
         client = AsyncCoze(token=server.token, base_url=server.url)
-        await client.chat.create(bot_id="b", user_id="u", messages=[Message.user("a")])
+        await client.chat.create(bot_id=ECHO_BOT_ID, user_id="u", messages=[Message.user("a")])
         session = client._transport._session
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

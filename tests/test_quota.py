@@ -190,7 +190,9 @@ async def test_lifetime_budget_refuses_before_the_account_is_locked(
         base_url=free_emu.url,
         limiter=Limiter(small, budget=FileCallBudget(path)),
     ) as client:
-        chat = await client.chat.create(bot_id="b", user_id="u", messages=[Message.user("1")])
+        chat = await client.chat.create(
+            bot_id=ECHO_BOT_ID, user_id="u", messages=[Message.user("1")]
+        )
         await client.chat.retrieve(conversation_id=chat.conversation_id, chat_id=chat.id)
     # A new process (here: a new client) continues the same count from the file.
     async with AsyncCoze(

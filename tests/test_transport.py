@@ -197,14 +197,14 @@ async def test_connect_error_is_retried_then_typed() -> None:
         token="pat_x", base_url=f"http://127.0.0.1:{port}", retry=RetryPolicy(max_retries=1)
     ) as client:
         with pytest.raises(TransportError) as info:
-            await client.chat.create(bot_id="b", user_id="u", messages=[Message.user("a")])
+            await client.chat.create(bot_id=ECHO_BOT_ID, user_id="u", messages=[Message.user("a")])
     assert info.value.phase == "connect"
 
 
 async def test_request_too_large_sends_nothing(coze: AsyncCoze, emu: Emulator) -> None:
     huge = "字" * (6 * 1024 * 1024)  # 18 MB of UTF-8
     with pytest.raises(RequestTooLargeError) as info:
-        await coze.chat.create(bot_id="b", user_id="u", messages=[Message.user(huge)])
+        await coze.chat.create(bot_id=ECHO_BOT_ID, user_id="u", messages=[Message.user(huge)])
     assert info.value.limit == 15 * 1024 * 1024
     assert info.value.size > info.value.limit
     assert emu.requests == []
@@ -233,7 +233,9 @@ async def test_env_token_and_base(monkeypatch: pytest.MonkeyPatch, emu: Emulator
     monkeypatch.setenv("COZE_API_BASE", emu.url)
     async with AsyncCoze() as client:
         assert client.base_url == emu.url
-        chat = await client.chat.create(bot_id="b", user_id="u", messages=[Message.user("a")])
+        chat = await client.chat.create(
+            bot_id=ECHO_BOT_ID, user_id="u", messages=[Message.user("a")]
+        )
     assert chat.logid
 
 

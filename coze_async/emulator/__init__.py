@@ -13,10 +13,12 @@ Conversations, messages, sections, feedback and file uploads are served too, fro
 in-memory store as chats; every token (``Emulator(tokens=[...])``, :meth:`Emulator.add_token`)
 is a separate user who sees only what it created.
 
-Bots: :data:`ECHO_BOT_ID` (and any unknown bot id) echoes "你说：…", :data:`TOOL_BOT_ID` asks
-for a tool call, :data:`AUDIO_BOT_ID` adds audio deltas, and
-:meth:`Emulator.add_scripted_bot` streams any frames verbatim. Faults are chosen per request
-with the :data:`FAULT_HEADER` header (see :mod:`coze_async.emulator.faults`).
+Bots: :data:`ECHO_BOT_ID` echoes "你说：…", :data:`TOOL_BOT_ID` asks for a tool call,
+:data:`AUDIO_BOT_ID` adds audio deltas, and :meth:`Emulator.add_scripted_bot` streams any
+frames verbatim. Any other ``bot_id`` answers 4200 ("Requested resource bot_id=… does not
+exist", as Coze does) unless ``Emulator(accept_any_bot=True)`` lets the echo bot answer it.
+Faults are chosen per request with the :data:`FAULT_HEADER` header (see
+:mod:`coze_async.emulator.faults`).
 
 Workflows (see :mod:`coze_async.emulator.workflows`): :data:`ECHO_WORKFLOW_ID`,
 :data:`STREAM_WORKFLOW_ID` (multi-node streaming), :data:`QA_WORKFLOW_ID` (interrupts and

@@ -73,6 +73,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="HTTP status of a quota rejection (default: %(default)s, as Coze's envelope)",
     )
     parser.add_argument(
+        "--accept-any-bot",
+        action="store_true",
+        help=(
+            "let the echo bot answer any bot_id (a convenience; by default an unknown "
+            "bot_id answers code 4200, as Coze does)"
+        ),
+    )
+    parser.add_argument(
         "--coalesce",
         action="store_true",
         help=(
@@ -117,6 +125,7 @@ async def serve(args: argparse.Namespace, prog: str = "python -m coze_async.emul
         plan=plan,
         rate_limit_status=args.rate_limit_status,
         coalesce=args.coalesce,
+        accept_any_bot=args.accept_any_bot,
     )
     emu.record_requests = not args.no_record
     try:
@@ -126,7 +135,8 @@ async def serve(args: argparse.Namespace, prog: str = "python -m coze_async.emul
     try:
         print(f"Coze emulator listening on {emu.url}", flush=True)
         print(f"  token:  {emu.token}")
-        print(f"  bots:   echo {ECHO_BOT_ID}, tool {TOOL_BOT_ID}, audio {AUDIO_BOT_ID}")
+        any_bot = " (and any other id)" if args.accept_any_bot else ""
+        print(f"  bots:   echo {ECHO_BOT_ID}{any_bot}, tool {TOOL_BOT_ID}, audio {AUDIO_BOT_ID}")
         print(
             f"  workflows: echo {ECHO_WORKFLOW_ID}, stream {STREAM_WORKFLOW_ID}, "
             f"qa (interrupts) {QA_WORKFLOW_ID}, failing {FAILING_WORKFLOW_ID}"

@@ -6,7 +6,9 @@ request-level errors on stream endpoints are JSON envelopes, never SSE.
 
 Error codes used: 4000 bad/missing parameter (the msg names the field), 4001 unknown chat
 (any chat-scoped route whose conversation_id/chat_id pair does not name a chat of the
-caller's), 4002 unknown (or another user's) conversation on ``/v3/chat``, 4007
+caller's), 4002 unknown (or another user's) conversation on ``/v3/chat``, 4200 a ``bot_id``
+that names no bot (Coze's text; ``Emulator(accept_any_bot=True)`` answers it with the echo
+bot instead), 4007
 ``stream=false`` with ``auto_save_history=false``, 4016 conversation occupied, 4104 chat not
 cancelable. ``submit_tool_outputs`` on a chat that is not ``requires_action`` answers 4000.
 """
@@ -55,6 +57,7 @@ class ChatAPI:
         body = json_object(ctx.recorded.json)
         bot_id = required_str(body, "bot_id")
         user_id = required_str(body, "user_id")
+        bot = emu.bot_for(bot_id)  # 4200 for a bot that does not exist
         stream = opt_bool(body, "stream", default=False)
         auto_save = opt_bool(body, "auto_save_history", default=True)
         meta_data = opt_str_map(body, "meta_data")
@@ -112,7 +115,7 @@ class ChatAPI:
             msg = "event interval error" if code == 5000 else error_message(code)
             turn = failed_turn(turn_ctx, code, msg)
         else:
-            turn = emu.bot_for(bot_id).start(turn_ctx)
+            turn = bot.start(turn_ctx)
         if stream:
             return await emu.stream_turn(request, turn)
         emu.complete_later(turn)

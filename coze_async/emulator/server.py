@@ -61,6 +61,7 @@ from .wire import (
     LOGID_HEADER,
     REPEAT_HEADER,
     ApiError,
+    bot_not_found,
     envelope_error,
     envelope_ok,
     error_message,
@@ -120,6 +121,11 @@ class Emulator:
     Every token is a different user: ``tokens=`` (or :meth:`add_token`) adds users next to
     ``token``, and each sees only the conversations, messages and files it created, as at
     Coze. Uploads over ``max_upload_bytes`` answer 4302.
+
+    Chats name a registered bot (:data:`ECHO_BOT_ID`, :data:`TOOL_BOT_ID`,
+    :data:`AUDIO_BOT_ID`, or one added with :meth:`add_bot`); any other ``bot_id`` answers
+    4200 "Requested resource bot_id=… does not exist", as Coze does. ``accept_any_bot=True``
+    lets the echo bot answer every unknown id instead (a convenience, not Coze's behaviour).
     """
 
     def __init__(
@@ -138,6 +144,7 @@ class Emulator:
         user_level: str | None = None,
         workflow_duration: float = 0.05,
         coalesce: bool = False,
+        accept_any_bot: bool = False,
     ) -> None:
         #: Quota enforcement (``plan=``, e.g. ``coze_async.Plan.PERSONAL_FREE``), or None.
         self.quota = QuotaEnforcer(plan) if plan is not None else None
@@ -165,6 +172,8 @@ class Emulator:
         self.cancels: list[tuple[str, str]] = []
         #: Counts ``times=K`` fault budgets; ``emu.fault_counter.reset()`` starts them over.
         self.fault_counter = FaultCounter()
+        #: Let the echo bot answer any unknown ``bot_id`` (else 4200, as at Coze).
+        self.accept_any_bot = accept_any_bot
         self._default_bot: Bot = EchoBot()
         self._bots: dict[str, Bot] = {
             ECHO_BOT_ID: self._default_bot,
@@ -303,8 +312,14 @@ class Emulator:
         self.add_bot(bot_id, ScriptedBot(frames))
 
     def bot_for(self, bot_id: str) -> Bot:
-        """The bot answering ``bot_id``: a registered one, else the echo bot."""
-        return self._bots.get(bot_id, self._default_bot)
+        """The bot answering ``bot_id``: a registered one; else the echo bot when
+        ``accept_any_bot`` is set, or :class:`~coze_async.emulator.wire.ApiError` 4200."""
+        bot = self._bots.get(bot_id)
+        if bot is not None:
+            return bot
+        if self.accept_any_bot:
+            return self._default_bot
+        raise ApiError(4200, bot_not_found(bot_id))
 
     # ----------------------------------------------------------------- workflows
 

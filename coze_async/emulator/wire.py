@@ -23,6 +23,7 @@ __all__ = [
     "LOGID_HEADER",
     "REPEAT_HEADER",
     "ApiError",
+    "bot_not_found",
     "dumps",
     "envelope_error",
     "envelope_ok",
@@ -122,6 +123,14 @@ class ApiError(Exception):
 def error_message(code: int) -> str:
     """Return a realistic ``msg`` for an error ``code`` (generic text for unlisted codes)."""
     return _ERROR_MESSAGES.get(code, f"Emulated error {code}.")
+
+
+def bot_not_found(bot_id: str) -> str:
+    """Coze's 4200 text for a chat addressed to a bot that does not exist (recorded)."""
+    return (
+        f"Requested resource bot_id={bot_id} does not exist. "
+        "Ensure you are the correct resource identifier."
+    )
 
 
 def envelope_ok(logid: str, data: Any = None, *, has_data: bool = True) -> web.Response:

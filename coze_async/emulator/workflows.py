@@ -37,7 +37,8 @@ report ``Running`` and finish ``emu.workflow_duration`` seconds later in the bac
 ``Running`` with ``interrupt_data`` in its history.
 
 Errors: 4000 bad/missing parameter, ``bot_id`` with ``app_id``, wrong ``interrupt_type``, a
-chatflow run as a workflow or the reverse; 4200 unknown (unpublished) workflow id; 4314
+chatflow run as a workflow or the reverse; 4200 unknown (unpublished) workflow id, or a
+chatflow's ``bot_id`` that names no bot (unless ``accept_any_bot``); 4314
 unknown execute id / event id / node uuid; 4315 resume of a finished run or of an interrupt
 already answered; 6003 ``is_async`` when ``emu.user_level == "free"``.
 """
@@ -1023,6 +1024,8 @@ class WorkflowAPI:
         app_id = opt_str(body, "app_id")
         if (bot_id is None) == (app_id is None):
             raise ApiError(4000, "Invalid parameter: exactly one of app_id or bot_id is required.")
+        if bot_id is not None:
+            emu.bot_for(bot_id)  # the agent the chatflow runs for must exist (else 4200)
         params = _parameters(body.get("parameters"))
         conversation_id = opt_str(body, "conversation_id")
         workflow = self.registry.get(workflow_id)
