@@ -389,15 +389,27 @@ async def test_slow_headers_time_out(emu: Emulator) -> None:
 
 async def test_conversation_busy_is_conflict(coze: AsyncCoze) -> None:
     chat = await coze.chat.create(bot_id=ECHO_BOT_ID, user_id="u", messages=[Message.user("a")])
-    with pytest.raises(ConflictError) as info:
+    # Non-streamed: Coze's envelope, a ConflictError.
+    with pytest.raises(ConflictError) as conflict:
+        await coze.chat.create(
+            bot_id=ECHO_BOT_ID,
+            user_id="u",
+            conversation_id=chat.conversation_id,
+            messages=[Message.user("b")],
+        )
+    assert conflict.value.code == 4016
+    # Streamed: Coze answers with an SSE error event, so the stream raises it, code and all.
+    with pytest.raises(StreamErrorEvent) as info:
         async with coze.chat.stream(
             bot_id=ECHO_BOT_ID,
             user_id="u",
             conversation_id=chat.conversation_id,
             messages=[Message.user("b")],
-        ):
-            pass
+        ) as stream:
+            async for _ in stream:
+                pass
     assert info.value.code == 4016
+    assert info.value.msg.startswith("Conversation occupied: Another chat is currently active.")
 
 
 # -- tool calls and cancel -----------------------------------------------------------------

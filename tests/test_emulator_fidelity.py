@@ -133,3 +133,91 @@ async def test_cozepy_sees_4200_for_an_unknown_bot(emu: Emulator) -> None:
         # The documented bot answers.
         chat = await coze.chat.create(bot_id=ECHO_BOT_ID, user_id="u", additional_messages=question)
         assert chat.bot_id == ECHO_BOT_ID
+
+
+# ----------------------------------------------------------------------------- item 2
+
+OCCUPIED = (
+    "Conversation occupied: Another chat is currently active. Please wait for the ongoing chat "
+    "to complete or create a new conversation to start a separate chat. Ensure only one chat "
+    "runs at a time within the same conversation."
+)
+
+
+async def _busy_conversation(session: aiohttp.ClientSession) -> str:
+    _, body = await post_json(session, "/v3/chat", chat_body())  # runs for chat_duration
+    assert body["code"] == 0
+    return str(body["data"]["conversation_id"])
+
+
+async def test_occupied_streamed_chat_is_an_sse_error_event() -> None:
+    async with (
+        Emulator(chat_duration=30) as emu,
+        aiohttp.ClientSession(
+            base_url=emu.url, headers={"Authorization": f"Bearer {emu.token}"}
+        ) as session,
+    ):
+        conv = await _busy_conversation(session)
+        params = {"conversation_id": conv}
+        async with session.post("/v3/chat", params=params, json=chat_body(stream=True)) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"] == "text/event-stream"
+            assert resp.headers["X-Tt-Logid"]
+            raw = await resp.read()
+        expected = '{"code":4016,"msg":"' + OCCUPIED + '"}'
+        assert raw == b"event:error\ndata:" + expected.encode() + b"\n\n"
+        # Not streamed: the envelope, same code and text.
+        async with session.post("/v3/chat", params=params, json=chat_body()) as resp:
+            assert resp.content_type == "application/json"
+            body = await resp.json()
+        assert (body["code"], body["msg"]) == (4016, OCCUPIED)
+
+
+async def test_occupied_chatflow_is_an_sse_error_event() -> None:
+    async with (
+        Emulator(chat_duration=30) as emu,
+        aiohttp.ClientSession(
+            base_url=emu.url, headers={"Authorization": f"Bearer {emu.token}"}
+        ) as session,
+    ):
+        conv = await _busy_conversation(session)
+        body = {
+            "workflow_id": CHATFLOW_ID,
+            "app_id": "7300000000000000001",
+            "conversation_id": conv,
+            "additional_messages": [{"role": "user", "content": "hi", "content_type": "text"}],
+        }
+        async with session.post("/v1/workflows/chat", json=body) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"] == "text/event-stream"
+            raw = await resp.read()
+        # Chatflow streams put a space after the colon.
+        assert raw.startswith(b'event: error\ndata: {"code":4016,"msg":"Conversation occupied')
+
+
+async def test_cozepy_sees_the_occupied_error_event() -> None:
+    cozepy = _cozepy()
+    async with Emulator(chat_duration=30) as emu, cozepy.AsyncHTTPClient() as http:
+        coze = cozepy.AsyncCoze(
+            auth=cozepy.AsyncTokenAuth(emu.token), base_url=emu.url, http_client=http
+        )
+        question = [cozepy.Message.build_user_question_text("x")]
+        chat = await coze.chat.create(bot_id=ECHO_BOT_ID, user_id="u", additional_messages=question)
+        # cozepy 0.20.0 raises a bare Exception for an SSE error event ("error event: {...}").
+        with pytest.raises(Exception, match="4016") as info:
+            async for _ in coze.chat.stream(
+                bot_id=ECHO_BOT_ID,
+                user_id="u",
+                conversation_id=chat.conversation_id,
+                additional_messages=question,
+            ):
+                pass
+        assert not isinstance(info.value, cozepy.CozeAPIError)
+        with pytest.raises(cozepy.CozeAPIError) as api:
+            await coze.chat.create(
+                bot_id=ECHO_BOT_ID,
+                user_id="u",
+                conversation_id=chat.conversation_id,
+                additional_messages=question,
+            )
+        assert api.value.code == 4016

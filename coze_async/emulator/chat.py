@@ -2,15 +2,17 @@
 
 Request validation follows coze-api.md §2: null-valued and unknown JSON fields are ignored
 (cozepy sends explicit nulls), an empty ``conversation_id=`` query counts as absent, and
-request-level errors on stream endpoints are JSON envelopes, never SSE.
+request-level errors on stream endpoints are JSON envelopes, not SSE (except 4016, below).
 
 Error codes used: 4000 bad/missing parameter (the msg names the field), 4001 unknown chat
 (any chat-scoped route whose conversation_id/chat_id pair does not name a chat of the
 caller's), 4002 unknown (or another user's) conversation on ``/v3/chat``, 4200 a ``bot_id``
 that names no bot (Coze's text; ``Emulator(accept_any_bot=True)`` answers it with the echo
-bot instead), 4007
-``stream=false`` with ``auto_save_history=false``, 4016 conversation occupied, 4104 chat not
-cancelable. ``submit_tool_outputs`` on a chat that is not ``requires_action`` answers 4000.
+bot instead), 4007 ``stream=false`` with ``auto_save_history=false``, 4016 conversation
+occupied, 4104 chat not cancelable. ``submit_tool_outputs`` on a chat that is not
+``requires_action`` answers 4000. 4016 on a streamed chat is an SSE ``error`` event (HTTP
+200, ``text/event-stream``, data ``{"code":4016,"msg":…}``), as Coze sends it; on a
+non-streamed chat it is the usual envelope.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from .bots import TurnContext, describe_content, failed_turn
 from .host import Host, Route
 from .request import json_object, opt_bool, opt_str_map, parse_messages, required_str
 from .state import ChatRecord, input_records
-from .wire import ApiError, error_message
+from .wire import ApiError, error_message, sse_frame
 
 __all__ = ["ChatAPI"]
 
@@ -74,6 +76,11 @@ class ChatAPI:
             if conv is None:
                 raise ApiError(4002, f"Invalid conversation: {conversation_id} does not exist.")
             if conv.occupied:
+                if stream:
+                    # A streamed chat is refused by an SSE error event (HTTP 200), as Coze
+                    # does; a non-streamed one by the usual envelope.
+                    error = {"code": 4016, "msg": error_message(4016)}
+                    return await emu.stream_frames(request, [sse_frame("error", error)])
                 raise ApiError(4016)
 
         query = _last_user_text(inputs)

@@ -8,7 +8,7 @@ imports included (``tests/test_emulator_imports.py`` checks it).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -89,6 +89,10 @@ class Host(Protocol):
 
     def complete_later(self, turn: Turn) -> None:
         """Settle a non-stream turn after the emulator's chat duration."""
+        ...
+
+    async def stream_frames(self, request: web.Request, frames: Sequence[bytes]) -> web.Response:
+        """An SSE response whose body is exactly ``frames`` (no stream faults)."""
         ...
 
     async def stream_turn(

@@ -637,6 +637,22 @@ class Emulator:
             self._stream_closed()
         return resp
 
+    async def stream_frames(self, request: web.Request, frames: Sequence[bytes]) -> web.Response:
+        """An SSE response (HTTP 200, ``text/event-stream``) whose body is exactly ``frames``.
+
+        For answers Coze sends as events of their own rather than as a chat's stream, e.g.
+        the ``error`` event that refuses a streamed chat in an occupied conversation (4016).
+        """
+        logid = self.context(request).logid
+        return web.Response(
+            body=b"".join(frames),
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                LOGID_HEADER: logid,
+            },
+        )
+
     async def _write_coalesced(
         self, request: web.Request, resp: web.StreamResponse, turn: Turn
     ) -> int:

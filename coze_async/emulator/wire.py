@@ -86,8 +86,9 @@ _ERROR_MESSAGES: Final[dict[int, str]] = {
     4013: "The model service encountered an error. Please try again later.",
     4015: "The bot has not been published to the API channel.",
     4016: (
-        "Conversation occupied: Another chat is currently active in this conversation. "
-        "Please wait for it to finish before starting a new one."
+        "Conversation occupied: Another chat is currently active. Please wait for the ongoing "
+        "chat to complete or create a new conversation to start a separate chat. Ensure only "
+        "one chat runs at a time within the same conversation."
     ),
     4019: "Your account balance is insufficient or in arrears.",
     4020: "The bot has exceeded the purchased RPM peak. Please try again later.",

@@ -77,7 +77,7 @@ from .state import (
     new_id,
     now,
 )
-from .wire import LOGID_HEADER, ApiError, dumps, sse_frame
+from .wire import LOGID_HEADER, ApiError, dumps, error_message, sse_frame
 
 __all__ = [
     "CHATFLOW_ID",
@@ -1040,7 +1040,9 @@ class WorkflowAPI:
             if conv is None:
                 raise ApiError(4002, f"Invalid conversation: {conversation_id} does not exist.")
             if conv.occupied:
-                raise ApiError(4016)
+                # As on /v3/chat: a streamed chat is refused by an SSE error event.
+                error = _go_json({"code": 4016, "msg": error_message(4016)}).decode()
+                return await emu.stream_frames(request, [sse_frame("error", error, spaced=True)])
         if conv is None:
             conv = state.create_conversation(creator_id=user_id, bot_id=bot_id or "")
         records = input_records(conv, inputs)
