@@ -169,3 +169,33 @@ def test_a_listing_refuses_an_unknown_keyword_up_front() -> None:
     coze = AsyncCoze(token="pat_test")
     with pytest.raises(TypeError, match="'extra_header'"):
         coze.conversations.messages.list(conversation_id="c1", extra_header={"a": "b"})  # type: ignore[call-arg]
+
+
+def test_the_oauth_package_keeps_its_public_names() -> None:
+    import coze_async
+    from coze_async import oauth
+
+    assert set(oauth.__all__) == {
+        "DEVICE_GRANT_TYPE",
+        "JWT_GRANT_TYPE",
+        "AuthorizeRequest",
+        "DeviceCode",
+        "DeviceOAuth",
+        "JWTAuth",
+        "OAuthToken",
+        "PKCEOAuth",
+        "code_challenge",
+    }
+    for name in ("AuthorizeRequest", "DeviceCode", "DeviceOAuth", "JWTAuth", "OAuthToken"):
+        assert getattr(coze_async, name) is getattr(oauth, name)
+
+
+async def test_an_oauth_connect_failure_is_mapped_by_the_http_seam() -> None:
+    from coze_async import DeviceOAuth
+    from coze_async.errors import TransportError
+
+    flow = DeviceOAuth(client_id="dev-app", base_url="http://127.0.0.1:1", timeout=5)
+    with pytest.raises(TransportError) as info:
+        await flow.request_code()
+    assert info.value.phase == "connect"
+    assert info.value.__context__ is None  # no aiohttp exception (with its headers) chained
