@@ -134,12 +134,20 @@ class ByteStream:
     and from ``__del__``.
     """
 
-    __slots__ = ("_host", "_resp", "_what", "logid")
+    __slots__ = ("_host", "_resp", "_secrets", "_what", "logid")
 
-    def __init__(self, resp: aiohttp.ClientResponse, *, what: str, host: str) -> None:
+    def __init__(
+        self,
+        resp: aiohttp.ClientResponse,
+        *,
+        what: str,
+        host: str,
+        secrets: Iterable[str | None] = (),
+    ) -> None:
         self._resp = resp
         self._what = what
         self._host = host
+        self._secrets = tuple(secrets)  # masked out of read errors too
         self.logid = resp.headers.get("x-tt-logid")
 
     @property
@@ -168,7 +176,12 @@ class ByteStream:
 
     def _mapped(self, exc: BaseException) -> TransportError:
         return map_client_error(
-            exc, what=self._what, host=self._host, phase="read", logid=self.logid
+            exc,
+            what=self._what,
+            host=self._host,
+            phase="read",
+            logid=self.logid,
+            secrets=self._secrets,
         )
 
     def release(self) -> None:
@@ -225,6 +238,7 @@ async def send(
         # aiohttp warns (ResourceWarning) about raw bytes bodies over 1 MiB, as big workflow
         # inputs are; a file-like object is sent the same way without the warning.
         data = io.BytesIO(data)
+    secrets = tuple(secrets)
     error: TransportError
     try:
         resp = await session.request(
@@ -242,7 +256,9 @@ async def send(
         # holds the request headers, the token among them) is not the context.
         error = map_client_error(exc, what=what, host=host, phase="headers", secrets=secrets)
     else:
-        return RawResponse(resp.status, resp.headers, ByteStream(resp, what=what, host=host))
+        return RawResponse(
+            resp.status, resp.headers, ByteStream(resp, what=what, host=host, secrets=secrets)
+        )
     raise error
 
 
