@@ -221,3 +221,172 @@ async def test_cozepy_sees_the_occupied_error_event() -> None:
                 additional_messages=question,
             )
         assert api.value.code == 4016
+
+
+# ----------------------------------------------------------------------------- item 3
+
+
+@pytest.fixture(scope="module")
+def rsa_keys() -> tuple[str, str]:
+    """(private PEM, public PEM), made here."""
+    serialization = pytest.importorskip("cryptography.hazmat.primitives.serialization")
+    rsa = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.rsa")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def _jwt(private: str, aud: str, *, kid: str = "kid-1", iss: str = "app-1") -> str:
+    import secrets
+    import time
+
+    jwt = pytest.importorskip("jwt")
+    now = int(time.time())
+    claims = {"iss": iss, "aud": aud, "iat": now, "exp": now + 600, "jti": secrets.token_hex(16)}
+    return str(jwt.encode(claims, private, algorithm="RS256", headers={"kid": kid}))
+
+
+async def _exchange(emu: Emulator, assertion: str) -> tuple[int, dict[str, Any]]:
+    body = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "duration_seconds": 900}
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"{emu.url}/api/permission/oauth2/token",
+            json=body,
+            headers={"Authorization": f"Bearer {assertion}"},
+        ) as resp,
+    ):
+        return resp.status, await resp.json()
+
+
+async def test_jwt_aud_host_or_host_port(emu: Emulator, rsa_keys: tuple[str, str]) -> None:
+    private, public = rsa_keys
+    emu.oauth.add_jwt_app(client_id="app-1", public_key=public, kid="kid-1")
+    host_port = emu.url.removeprefix("http://")
+    for aud in ("127.0.0.1", host_port):
+        status, body = await _exchange(emu, _jwt(private, aud))
+        assert status == 200, (aud, body)
+        assert body["access_token"].startswith("czs_")
+    for aud in ("api.coze.cn", "127.0.0.1:1", "localhost"):
+        status, body = await _exchange(emu, _jwt(private, aud))
+        assert (status, body["error_message"]) == (401, "invalid jwt: aud not match"), aud
+    # Acting as Coze's host: that host, bare or with the HTTPS port.
+    emu.oauth.audience = "api.coze.cn"
+    for aud in ("api.coze.cn", "api.coze.cn:443"):
+        status, _ = await _exchange(emu, _jwt(private, aud))
+        assert status == 200, aud
+    status, _ = await _exchange(emu, _jwt(private, host_port))
+    assert status == 401
+
+
+async def test_cozepy_jwt_exchange_against_the_emulator(
+    emu: Emulator, rsa_keys: tuple[str, str]
+) -> None:
+    cozepy = _cozepy()
+    private, public = rsa_keys
+    emu.oauth.add_jwt_app(client_id="app-1", public_key=public, kid="kid-1")
+    # cozepy puts the base URL's netloc, "127.0.0.1:PORT", in aud.
+    async with cozepy.AsyncHTTPClient() as http:
+        app = _with_client(
+            cozepy, cozepy.AsyncJWTOAuthApp("app-1", private, "kid-1", base_url=emu.url), http
+        )
+        token = await app.get_access_token(ttl=900)
+        assert token.access_token.startswith("czs_")
+        auth = cozepy.AsyncJWTAuth(oauth_app=app)
+        coze = cozepy.AsyncCoze(auth=auth, base_url=emu.url, http_client=http)
+        question = [cozepy.Message.build_user_question_text("x")]
+        chat = await coze.chat.create(bot_id=ECHO_BOT_ID, user_id="u", additional_messages=question)
+        assert chat.bot_id == ECHO_BOT_ID
+    assert emu.oauth.exchanges["jwt"] == 2
+
+
+def test_sync_cozepy_jwt_exchange_in_a_thread(rsa_keys: tuple[str, str]) -> None:
+    import anyio
+
+    cozepy = _cozepy()
+    private, public = rsa_keys
+
+    async def main() -> None:
+        async with Emulator() as emu:
+            emu.oauth.add_jwt_app(client_id="app-1", public_key=public, kid="kid-1")
+            with cozepy.SyncHTTPClient() as http:
+                app = cozepy.JWTOAuthApp("app-1", private, "kid-1", base_url=emu.url)
+                app = _with_client(cozepy, app, http, sync=True)
+                token = await anyio.to_thread.run_sync(lambda: app.get_access_token(ttl=900))
+            assert token.access_token.startswith("czs_")
+
+    anyio.run(main)
+
+
+async def test_cli_jwt_app_registers_a_key(tmp_path: Any, rsa_keys: tuple[str, str]) -> None:
+    import sys
+
+    import anyio
+
+    cozepy = _cozepy()
+    private, public = rsa_keys
+    key_file = tmp_path / "app.pem"
+    key_file.write_text(public)
+    cmd = [sys.executable, "-m", "coze_async.emulator", "--port", "0"]
+    cmd += ["--jwt-app", f"app-1={key_file}:kid-9", "--jwt-app", f"app-2={key_file}"]
+    async with await anyio.open_process(cmd, env={**_plain_env(), "PYTHONUNBUFFERED": "1"}) as p:
+        assert p.stdout is not None
+        seen = b""
+        with anyio.fail_after(20):
+            while b"Press Ctrl-C" not in seen:
+                seen += await p.stdout.receive()
+        banner = seen.decode()
+        url = banner.splitlines()[0].removeprefix("Coze emulator listening on ")
+        assert "jwt apps: app-1 (kid kid-9), app-2 (kid app-2)" in banner
+        async with cozepy.AsyncHTTPClient() as http:
+            for client_id, kid in (("app-1", "kid-9"), ("app-2", "app-2")):
+                app = cozepy.AsyncJWTOAuthApp(client_id, private, kid, base_url=url)
+                token = await _with_client(cozepy, app, http).get_access_token(ttl=900)
+                assert token.access_token.startswith("czs_")
+        p.terminate()
+        with anyio.fail_after(20):
+            assert await p.wait() == 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("app-1", "--jwt-app needs CLIENT_ID=PUBLIC_KEY_FILE[:KID]"),
+        ("app-1=/nonexistent/key.pem", "cannot read /nonexistent/key.pem"),
+    ],
+)
+async def test_cli_jwt_app_errors_are_one_line(spec: str, message: str) -> None:
+    import sys
+
+    import anyio
+
+    cmd = [sys.executable, "-m", "coze_async.emulator", "--port", "0", "--jwt-app", spec]
+    with anyio.fail_after(30):
+        done = await anyio.run_process(cmd, check=False, env=_plain_env())
+    assert done.returncode == 1
+    err = done.stderr.decode()
+    assert message in err and "Traceback" not in err
+
+
+def _with_client(cozepy: Any, app: Any, http: Any, *, sync: bool = False) -> Any:
+    """``app`` sending through ``http`` (closed by the test): cozepy's OAuth apps otherwise
+    make an httpx client of their own that nobody closes."""
+    from cozepy.request import Requester
+
+    app._requester = Requester(**{"sync_client" if sync else "async_client": http})
+    return app
+
+
+def _plain_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("COZE_")}

@@ -73,6 +73,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="HTTP status of a quota rejection (default: %(default)s, as Coze's envelope)",
     )
     parser.add_argument(
+        "--jwt-app",
+        action="append",
+        default=[],
+        metavar="CLIENT_ID=PUBLIC_KEY_FILE[:KID]",
+        help=(
+            "register a JWT (service) app: its PEM public key file, under the key id KID "
+            "(default: the client id); repeatable. The JWT's aud may be this server's host "
+            "or host:port"
+        ),
+    )
+    parser.add_argument(
         "--accept-any-bot",
         action="store_true",
         help=(
@@ -93,6 +104,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not keep every request in memory (for long load tests)",
     )
+
+
+def parse_jwt_app(spec: str) -> tuple[str, str, str]:
+    """``CLIENT_ID=PUBLIC_KEY_FILE[:KID]`` -> ``(client_id, path, kid)``; ValueError if bad.
+
+    The key id is what follows the last colon, unless that looks like part of a path
+    (``C:\\keys\\app.pem``); it defaults to the client id.
+    """
+    client_id, sep, rest = spec.partition("=")
+    if not sep or not client_id or not rest:
+        raise ValueError(f"--jwt-app needs CLIENT_ID=PUBLIC_KEY_FILE[:KID], got {spec!r}")
+    path, colon, kid = rest.rpartition(":")
+    if not colon or not path or not kid or "/" in kid or "\\" in kid:
+        path, kid = rest, client_id
+    return client_id, path, kid
+
+
+def _add_jwt_apps(emu: Emulator, specs: Sequence[str], prog: str) -> list[str]:
+    """Register every ``--jwt-app``; returns ``client_id (kid KID)`` lines for the banner."""
+    lines = []
+    for spec in specs:
+        try:
+            client_id, path, kid = parse_jwt_app(spec)
+            with open(path, "rb") as f:
+                pem = f.read()
+            emu.oauth.add_jwt_app(client_id=client_id, public_key=pem, kid=kid)
+        except OSError as exc:
+            msg = f"{prog}: --jwt-app: cannot read {exc.filename}: {exc.strerror}"
+            raise SystemExit(msg) from None
+        except (ValueError, TypeError, RuntimeError) as exc:
+            # ValueError: a bad spec or a file that is not a PEM public key.
+            raise SystemExit(f"{prog}: --jwt-app {spec!r}: {exc}") from None
+        lines.append(f"{client_id} (kid {kid})")
+    return lines
 
 
 def listen_error(exc: OSError, host: str, port: int) -> str:
@@ -128,6 +173,7 @@ async def serve(args: argparse.Namespace, prog: str = "python -m coze_async.emul
         accept_any_bot=args.accept_any_bot,
     )
     emu.record_requests = not args.no_record
+    jwt_apps = _add_jwt_apps(emu, args.jwt_app, prog)
     try:
         await emu.start()
     except OSError as exc:
@@ -142,6 +188,8 @@ async def serve(args: argparse.Namespace, prog: str = "python -m coze_async.emul
             f"qa (interrupts) {QA_WORKFLOW_ID}, failing {FAILING_WORKFLOW_ID}"
         )
         print(f"  faults: request header {FAULT_HEADER}: name[=value];...")
+        if jwt_apps:
+            print(f"  jwt apps: {', '.join(jwt_apps)}")
         if plan is not None:
             quotas = ", ".join(f"{b.name} {b.limit}/{b.period:g}s" for b in plan.buckets)
             print(f"  quotas: {quotas}")

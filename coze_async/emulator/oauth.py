@@ -133,9 +133,11 @@ class OAuthServer:
         #: Cap on every issued access token's lifetime in seconds (None: what the client
         #: asked for, or Coze's defaults). Lifetimes are whole seconds, as on the wire.
         self.token_ttl: int | None = None
-        #: The ``aud`` a JWT must carry. None: the host name the request was sent to, as a
-        #: client derives it from its base URL (e.g. ``127.0.0.1``). Set e.g.
-        #: ``"api.coze.cn"`` to act as that host.
+        #: The ``aud`` a JWT must carry. None: the address the request was sent to, as a
+        #: client derives it from its base URL, with or without the port (``127.0.0.1`` and
+        #: ``127.0.0.1:8080`` both: cozepy, coze-go and coze-js put the URL's ``host:port``
+        #: in ``aud``, the docs the bare host). Set e.g. ``"api.coze.cn"`` to act as that
+        #: host (then ``api.coze.cn:443`` is accepted too).
         self.audience: str | None = None
         #: ``interval`` (seconds) and ``expires_in`` answered by the device-code endpoint.
         #: Coze says 5 and 300; tests set a small interval so polling is quick.
@@ -424,8 +426,7 @@ class OAuthServer:
             raise _OAuthFailure(401, "invalid_client", "invalid jwt: malformed") from None
         if claims.get("iss") != client_id:
             raise _OAuthFailure(401, "invalid_client", "invalid jwt: iss does not match kid")
-        expected = self.audience or (request.url.host or "")
-        if claims.get("aud") != expected:
+        if claims.get("aud") not in self._audiences(request):
             raise _OAuthFailure(401, "invalid_client", "invalid jwt: aud not match")
         now = self.clock()
         iat, exp = claims.get("iat"), claims.get("exp")
@@ -491,6 +492,18 @@ class OAuthServer:
         raise _OAuthFailure(400, state, _DEVICE_MESSAGES[state])
 
     # ------------------------------------------------------------------ helpers
+
+    def _audiences(self, request: web.Request) -> set[str]:
+        """Every ``aud`` accepted on ``request``: the host alone, and ``host:port``."""
+        if self.audience is not None:
+            return {self.audience, f"{self.audience}:443"}
+        host = request.url.host or ""
+        literal = f"[{host}]" if ":" in host else host  # an IPv6 address as a URL writes it
+        port = request.url.port
+        found = {host, literal, request.host}
+        if port is not None:
+            found.add(f"{literal}:{port}")
+        return found
 
     def _check_secret(self, request: web.Request, client_id: str) -> None:
         secret = self._secrets.get(client_id)
