@@ -135,9 +135,9 @@ class OAuthServer:
         self.token_ttl: int | None = None
         #: The ``aud`` a JWT must carry. None: the address the request was sent to, as a
         #: client derives it from its base URL, with or without the port (``127.0.0.1`` and
-        #: ``127.0.0.1:8080`` both: cozepy, coze-go and coze-js put the URL's ``host:port``
-        #: in ``aud``, the docs the bare host). Set e.g. ``"api.coze.cn"`` to act as that
-        #: host (then ``api.coze.cn:443`` is accepted too).
+        #: ``127.0.0.1:8080`` both: cozepy puts the URL's netloc, ``host:port``, in ``aud``;
+        #: the docs and this SDK the bare host; coze-js takes ``aud`` from its caller). Set
+        #: e.g. ``"api.coze.cn"`` to act as that host (``api.coze.cn:443`` is accepted too).
         self.audience: str | None = None
         #: ``interval`` (seconds) and ``expires_in`` answered by the device-code endpoint.
         #: Coze says 5 and 300; tests set a small interval so polling is quick.
