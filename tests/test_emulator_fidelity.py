@@ -390,3 +390,69 @@ def _plain_env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("COZE_")}
+
+
+# ----------------------------------------------------------------------------- item 4
+
+NOT_A_CHAT = (
+    "The field http body provided is not a valid json or chat request. Please check your input."
+)
+
+
+async def _post_raw(session: aiohttp.ClientSession, path: str, data: bytes) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json"}
+    async with session.post(path, data=data, headers=headers) as resp:
+        assert resp.status == 200
+        assert resp.content_type == "application/json"
+        body: dict[str, Any] = await resp.json()
+        return body
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"bot_id": "7400000000000000001", "user_id": "u",',  # cut short
+        b"bot_id=7400000000000000001&user_id=u",  # a form, not JSON
+        b'["bot_id"]',  # JSON, not an object
+        b'{"bot_id":"7400000000000000001","user_id":42}',  # user_id as a number
+        b'{"bot_id":7400000000000000001,"user_id":"u"}',  # bot_id as a number
+        b'{"bot_id":"7400000000000000001","user_id":"u","stream":"true"}',
+        b'{"bot_id":"7400000000000000001","user_id":"u","additional_messages":{}}',
+    ],
+)
+async def test_chat_body_not_a_chat_request(session: aiohttp.ClientSession, data: bytes) -> None:
+    body = await _post_raw(session, "/v3/chat", data)
+    assert (body["code"], body["msg"]) == (4000, NOT_A_CHAT)
+
+
+async def test_missing_chat_fields_keep_their_own_message(session: aiohttp.ClientSession) -> None:
+    body = await _post_raw(session, "/v3/chat", b'{"user_id":"u"}')
+    assert body["code"] == 4000 and "bot_id" in body["msg"]
+    # An empty body and a JSON null are "no fields", not a malformed body.
+    for data in (b"", b"null"):
+        body = await _post_raw(session, "/v3/chat", data)
+        assert body["code"] == 4000 and "bot_id" in body["msg"], data
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/conversation/create", "/v1/workflow/run", "/v1/workflows/chat", "/v3/chat/cancel"],
+)
+async def test_other_json_endpoints_refuse_a_body_that_is_not_json(
+    session: aiohttp.ClientSession, path: str
+) -> None:
+    body = await _post_raw(session, path, b"{not json")
+    assert body["code"] == 4000
+    assert body["msg"] == "Invalid request body: the body is not a valid JSON object."
+
+
+async def test_cozepy_user_id_as_a_number_is_4000(emu: Emulator) -> None:
+    cozepy = _cozepy()
+    async with cozepy.AsyncHTTPClient() as http:
+        coze = cozepy.AsyncCoze(
+            auth=cozepy.AsyncTokenAuth(emu.token), base_url=emu.url, http_client=http
+        )
+        question = [cozepy.Message.build_user_question_text("x")]
+        with pytest.raises(cozepy.CozeAPIError) as info:
+            await coze.chat.create(bot_id=ECHO_BOT_ID, user_id=42, additional_messages=question)
+        assert (info.value.code, info.value.msg) == (4000, NOT_A_CHAT)

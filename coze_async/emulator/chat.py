@@ -18,13 +18,20 @@ non-streamed chat it is the usual envelope.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
 from .bots import TurnContext, describe_content, failed_turn
 from .host import Host, Route
-from .request import json_object, opt_bool, opt_str_map, parse_messages, required_str
+from .request import (
+    NOT_A_CHAT_REQUEST,
+    json_object,
+    opt_bool,
+    opt_str_map,
+    parse_messages,
+    required_str,
+)
 from .state import ChatRecord, input_records
 from .wire import ApiError, error_message, sse_frame
 
@@ -56,7 +63,8 @@ class ChatAPI:
         """Start a chat; stream it (SSE) or return it in progress and finish in background."""
         emu = self.emu
         ctx = emu.context(request)
-        body = json_object(ctx.recorded.json)
+        body = json_object(ctx.recorded, invalid=NOT_A_CHAT_REQUEST)
+        _check_chat_types(body)
         bot_id = required_str(body, "bot_id")
         user_id = required_str(body, "user_id")
         bot = emu.bot_for(bot_id)  # 4200 for a bot that does not exist
@@ -147,7 +155,7 @@ class ChatAPI:
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         """``POST /v3/chat/cancel`` ``{conversation_id, chat_id}`` -> Chat (canceled) or 4104."""
-        body = json_object(self.emu.context(request).recorded.json)
+        body = json_object(self.emu.context(request).recorded)
         conversation_id = body.get("conversation_id")
         chat_id = body.get("chat_id")
         # Recorded before validation so tests can see every cancel attempt the SDK made.
@@ -172,7 +180,7 @@ class ChatAPI:
         emu = self.emu
         ctx = emu.context(request)
         chat = self._chat_from_query(request)
-        body = json_object(ctx.recorded.json)
+        body = json_object(ctx.recorded)
         stream = opt_bool(body, "stream", default=False)
         outputs = _parse_tool_outputs(body.get("tool_outputs"))
         if chat.status != "requires_action" or chat.required_action is None:
@@ -223,6 +231,27 @@ class ChatAPI:
                 f"Invalid chat: no chat {chat_id} in conversation {conversation_id}.",
             )
         return chat
+
+
+#: The JSON type of each chat request field the emulator reads: at Coze a value of another
+#: type fails to decode into the request, which answers 4000 :data:`NOT_A_CHAT_REQUEST`.
+_CHAT_FIELD_TYPES: Final[dict[str, type]] = {
+    "bot_id": str,
+    "user_id": str,
+    "stream": bool,
+    "auto_save_history": bool,
+    "additional_messages": list,
+    "meta_data": dict,
+    "custom_variables": dict,
+}
+
+
+def _check_chat_types(body: dict[str, Any]) -> None:
+    for key, kind in _CHAT_FIELD_TYPES.items():
+        value = body.get(key)
+        # bool is an int in Python, never a str/list/dict; a number is never a bool here.
+        if value is not None and not isinstance(value, kind):
+            raise ApiError(4000, NOT_A_CHAT_REQUEST)
 
 
 def _last_user_text(inputs: list[dict[str, Any]]) -> str | None:

@@ -77,7 +77,7 @@ class ConversationsAPI:
     async def create(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/conversation/create`` -> ConversationData (messages saved in order)."""
         ctx = self.emu.context(request)
-        body = json_object(ctx.recorded.json)
+        body = json_object(ctx.recorded)
         bot_id = opt_str(body, "bot_id")
         name = _opt_name(body)
         meta_data = _meta_data(body, "meta_data")
@@ -151,7 +151,7 @@ class ConversationsAPI:
     async def update(self, request: web.Request) -> web.StreamResponse:
         """``PUT /v1/conversations/{id}`` ``{name}`` -> ConversationData."""
         conv = self._conversation(request, request.match_info["conversation_id"])
-        body = json_object(self.emu.context(request).recorded.json)
+        body = json_object(self.emu.context(request).recorded)
         name = _opt_name(body)
         if name is None:
             raise ApiError(4000, "Invalid parameter name: name is required.")
@@ -178,7 +178,7 @@ class ConversationsAPI:
     async def create_message(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/conversation/message/create?conversation_id=`` -> Message (type "")."""
         conv = self._conversation(request, required_str(request.query, "conversation_id"))
-        body = json_object(self.emu.context(request).recorded.json)
+        body = json_object(self.emu.context(request).recorded)
         role = required_str(body, "role")
         if role not in ("user", "assistant"):
             raise ApiError(4000, f"Invalid parameter role: {role!r}.")
@@ -205,7 +205,7 @@ class ConversationsAPI:
         """``POST /v1/conversation/message/list?conversation_id=`` -> data + cursors."""
         ctx = self.emu.context(request)
         conv = self._conversation(request, required_str(request.query, "conversation_id"))
-        body = json_object(ctx.recorded.json)
+        body = json_object(ctx.recorded)
         order = body.get("order") or "desc"
         if order not in ("asc", "desc"):
             raise ApiError(4000, "Invalid parameter order: must be asc or desc.")
@@ -249,7 +249,7 @@ class ConversationsAPI:
     async def modify_message(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/conversation/message/modify`` -> the message under ``message``."""
         _, message = self._message(request)
-        body = json_object(self.emu.context(request).recorded.json)
+        body = json_object(self.emu.context(request).recorded)
         content = body.get("content")
         meta_data = _meta_data(body, "meta_data")
         if (content is None or content == "") and not meta_data:
@@ -294,7 +294,7 @@ class ConversationsAPI:
     async def set_feedback(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/conversations/{cid}/messages/{mid}/feedback`` -> no ``data``."""
         message = self._feedback_target(request)
-        body = json_object(self.emu.context(request).recorded.json)
+        body = json_object(self.emu.context(request).recorded)
         feedback_type = required_str(body, "feedback_type")
         if feedback_type not in _FEEDBACK_TYPES:
             raise ApiError(4000, "Invalid parameter feedback_type: must be like or unlike.")

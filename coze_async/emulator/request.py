@@ -7,13 +7,17 @@ explicit nulls) and an empty string as absent where Coze treats it so.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from .bots import describe_content
+from .host import RecordedRequest
 from .wire import ApiError
 
 __all__ = [
+    "INVALID_BODY",
+    "NOT_A_CHAT_REQUEST",
     "int_param",
     "json_object",
     "opt_bool",
@@ -23,17 +27,39 @@ __all__ = [
     "required_str",
 ]
 
+#: Coze's 4000 text for a ``/v3/chat`` body that is not JSON, or whose fields have the wrong
+#: JSON types (e.g. ``user_id`` sent as a number), as recorded from api.coze.cn.
+NOT_A_CHAT_REQUEST: Final = (
+    "The field http body provided is not a valid json or chat request. Please check your input."
+)
+#: The emulator's 4000 text for such a body elsewhere (Coze's wording there is not known).
+INVALID_BODY: Final = "Invalid request body: the body is not a valid JSON object."
+
 _ROLES: Final = frozenset({"user", "assistant"})
 _CONTENT_TYPES: Final = frozenset({"text", "object_string"})
 
 
-def json_object(value: Any) -> dict[str, Any]:
-    """The parsed body as a dict (``{}`` for no body); 4000 when it is not a JSON object."""
+def json_object(recorded: RecordedRequest, *, invalid: str = INVALID_BODY) -> dict[str, Any]:
+    """The request's JSON body as a dict (``{}`` for no body, or ``null``).
+
+    A body that is not JSON, or JSON that is not an object, answers 4000 with ``invalid``
+    (the chat API passes Coze's own text, :data:`NOT_A_CHAT_REQUEST`).
+    """
+    value = recorded.json
     if value is None:
+        if recorded.body.strip() and not _is_json_null(recorded.body):
+            raise ApiError(4000, invalid)
         return {}
     if not isinstance(value, dict):
-        raise ApiError(4000, "Invalid request body: expected a JSON object.")
+        raise ApiError(4000, invalid)
     return value
+
+
+def _is_json_null(body: bytes) -> bool:
+    try:
+        return json.loads(body) is None
+    except ValueError:
+        return False
 
 
 def required_str(source: Mapping[str, Any], key: str) -> str:

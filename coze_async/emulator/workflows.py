@@ -788,7 +788,7 @@ class WorkflowAPI:
     # ------------------------------------------------------------------ helpers
 
     def _body(self, request: web.Request) -> dict[str, Any]:
-        return json_object(self.emu.context(request).recorded.json)
+        return json_object(self.emu.context(request).recorded)
 
     def _envelope(
         self, request: web.Request, fields: dict[str, Any], *, code: int | None = 0
