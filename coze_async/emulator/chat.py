@@ -12,7 +12,9 @@ bot instead), 4007 ``stream=false`` with ``auto_save_history=false``, 4016 conve
 occupied, 4104 chat not cancelable. ``submit_tool_outputs`` on a chat that is not
 ``requires_action`` answers 4000. 4016 on a streamed chat is an SSE ``error`` event (HTTP
 200, ``text/event-stream``, data ``{"code":4016,"msg":…}``), as Coze sends it; on a
-non-streamed chat it is the usual envelope.
+non-streamed chat it is the usual envelope. ``POST /v3/chat/retrieve`` (what cozepy and
+coze-js send) works with a personal token but answers 4100 with an OAuth access token, as
+at Coze (coze-js #314); ``GET`` works with both.
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ class ChatAPI:
         """``(method, path, handler, requires_auth)`` for every chat route."""
         return [
             ("POST", "/v3/chat", self.create, True),
-            # Docs and coze-go use GET; cozepy and coze-js use POST with a query string.
+            # Docs and coze-go use GET; cozepy and coze-js use POST with a query string, which
+            # Coze refuses (4100) with an OAuth token (coze-js #314).
             ("GET", "/v3/chat/retrieve", self.retrieve, True),
-            ("POST", "/v3/chat/retrieve", self.retrieve, True),
+            ("POST", "/v3/chat/retrieve", self.retrieve_post, True),
             ("GET", "/v3/chat/message/list", self.list_messages, True),
             ("POST", "/v3/chat/cancel", self.cancel, True),
             ("POST", "/v3/chat/submit_tool_outputs", self.submit_tool_outputs, True),
@@ -142,6 +145,12 @@ class ChatAPI:
         """``GET``/``POST /v3/chat/retrieve?conversation_id=&chat_id=`` -> Chat."""
         chat = self._chat_from_query(request)
         return self.emu.ok(request, chat.to_json())
+
+    async def retrieve_post(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v3/chat/retrieve``: as GET for personal tokens; 4100 for OAuth tokens."""
+        if self.emu.context(request).oauth:
+            raise ApiError(4100)
+        return await self.retrieve(request)
 
     async def list_messages(self, request: web.Request) -> web.StreamResponse:
         """``GET /v3/chat/message/list`` -> the chat's messages except the user's query.

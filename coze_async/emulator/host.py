@@ -55,6 +55,8 @@ class RequestContext:
     repeat: int = 1
     #: The user the request's token belongs to ("" on routes exempt from auth).
     user_id: str = ""
+    #: The token is an OAuth access token the emulator issued (not a personal one).
+    oauth: bool = False
 
 
 class Host(Protocol):

@@ -401,7 +401,7 @@ class Emulator:
         needs_auth = routed and request.match_info.handler not in self._auth_exempt
         # The token is checked before any byte of the body is read: a client that cannot
         # authenticate must not be able to make the emulator buffer (or record) anything.
-        user_id = self._user_for(request) if needs_auth else None
+        user_id, via_oauth = self._user_for(request) if needs_auth else (None, False)
         too_large: int | None = None
         body = b""
         # A streamed upload is read by its handler, chunk by chunk: never buffer it here.
@@ -438,7 +438,9 @@ class Emulator:
                 return _plain(400, f"coze emulator: {exc}\n", logid)
             if header is not None and faults.times is not None:
                 faults = self.fault_counter.admit(header, faults)
-            ctx = RequestContext(logid=logid, faults=faults, recorded=recorded, repeat=repeat)
+            ctx = RequestContext(
+                logid=logid, faults=faults, recorded=recorded, repeat=repeat, oauth=via_oauth
+            )
             request[_CTX_KEY] = ctx
             answer = self._answer_before_route(
                 request, ctx, needs_auth=needs_auth, user_id=user_id, too_large=too_large
@@ -487,14 +489,16 @@ class Emulator:
             return self._check_quota(request, ctx.recorded.at)
         return None
 
-    def _user_for(self, request: web.Request) -> str | None:
-        """The user the request's bearer token belongs to, or None (answer 4100)."""
+    def _user_for(self, request: web.Request) -> tuple[str | None, bool]:
+        """The user the request's bearer token belongs to, or None (answer 4100), and
+        whether the token is one :attr:`oauth` issued."""
         authorization = request.headers.get("Authorization", "")
         user_id = self._users.get(authorization)
-        if user_id is None:
-            # An OAuth-issued token: accepted until it expires or is revoked.
-            user_id = self.oauth.user_for(authorization)
-        return user_id
+        if user_id is not None:
+            return user_id, False
+        # An OAuth-issued token: accepted until it expires or is revoked.
+        user_id = self.oauth.user_for(authorization)
+        return user_id, user_id is not None
 
     def _too_large(self, request: web.Request, limit: int) -> web.Response:
         """The answer to a body over ``limit``; the rest of it is never read.
