@@ -7,8 +7,10 @@ bytes (content types, header spelling, exact texts). Item 6 (shapes, key order) 
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp
@@ -528,3 +530,52 @@ async def test_sdk_retrieves_with_get_under_oauth(emu: Emulator) -> None:
         assert got.id == chat.id
     retrieves = [r for r in emu.requests if r.path == "/v3/chat/retrieve"]
     assert [r.method for r in retrieves] == ["GET"]
+
+
+# ----------------------------------------------------------------------------- item 7
+
+LOGID_RE = re.compile(r"^(\d{14})([0-9A-F]{20})$")
+
+
+def _raw_logids(resp: aiohttp.ClientResponse) -> list[bytes]:
+    """The logid header's name exactly as it came over the wire (raw_headers keep case)."""
+    return [name for name, _ in resp.raw_headers if name.lower() == b"x-tt-logid"]
+
+
+async def test_logid_format_is_beijing_time_and_20_hex() -> None:
+    from coze_async.emulator.wire import new_logid
+
+    before = datetime.now(timezone(timedelta(hours=8))).replace(microsecond=0)
+    logids = {new_logid() for _ in range(200)}
+    after = datetime.now(timezone(timedelta(hours=8)))
+    assert len(logids) == 200
+    for logid in logids:
+        match = LOGID_RE.match(logid)
+        assert match, logid
+        stamp = datetime.strptime(match[1], "%Y%m%d%H%M%S").replace(
+            tzinfo=timezone(timedelta(hours=8))
+        )
+        assert before <= stamp <= after
+
+
+async def test_logid_header_is_spelled_as_coze_spells_it(emu: Emulator) -> None:
+    auth = {"Authorization": f"Bearer {emu.token}"}
+    async with aiohttp.ClientSession(base_url=emu.url) as s:
+        requests = [
+            s.post("/v3/chat", json=chat_body(), headers=auth),  # JSON envelope
+            s.post("/v3/chat", json=chat_body(stream=True), headers=auth),  # SSE
+            s.post("/v3/chat", json=chat_body()),  # 4100
+            s.get("/v3/no-such-route", headers=auth),  # 404 from routing
+            s.post("/api/permission/oauth2/token", json={}),  # OAuth error body
+            s.get("/v3/chat", headers=auth),  # 405 from routing
+            s.post(
+                "/v3/chat",
+                json=chat_body(),
+                headers={**auth, "x-coze-emulator-fault": "html-502"},
+            ),
+        ]
+        for pending in requests:
+            async with pending as resp:
+                await resp.read()
+                assert _raw_logids(resp) == [b"X-Tt-Logid"], (resp.url, resp.raw_headers)
+                assert LOGID_RE.match(resp.headers["X-Tt-Logid"])

@@ -32,7 +32,7 @@ from coze_async.emulator import (
 
 pytestmark = pytest.mark.anyio
 
-LOGID_RE = re.compile(r"^\d{17}[0-9A-F]{17}$")
+LOGID_RE = re.compile(r"^\d{14}[0-9A-F]{20}$")  # Beijing-time stamp + 20 hex (item 7)
 ID_RE = re.compile(r"^\d{19}$")
 VERBOSE_FINISH = (
     '{"msg_type":"generate_answer_finish","data":"{\\"finish_reason\\":0,\\"FinData\\":\\"\\"}",'

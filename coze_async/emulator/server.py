@@ -2,7 +2,7 @@
 
 Request pipeline (one middleware, in this order):
 
-1. a fresh ``x-tt-logid`` is minted; every response, JSON or SSE or 404, carries it;
+1. a fresh ``X-Tt-Logid`` is minted; every response, JSON or SSE or 404, carries it;
 2. the token is looked up, and only a request that passes bearer auth (or a route exempt
    from it) has its body read, up to Coze's limit for the route (:func:`body_limit`): a
    client without a valid token cannot make the emulator read, let alone keep, a body;

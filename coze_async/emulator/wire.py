@@ -1,7 +1,7 @@
 """Wire-level helpers shared by every emulator route: JSON, logids, envelopes, SSE frames.
 
 Everything here is about producing bytes exactly as Coze does (coze-api.md §1 and §9):
-compact JSON with raw UTF-8 (``ensure_ascii=False``), ``x-tt-logid`` on every response,
+compact JSON with raw UTF-8 (``ensure_ascii=False``), ``X-Tt-Logid`` on every response,
 ``{"code","msg","data","detail":{"logid"}}`` envelopes, and chat SSE frames without a space
 after the colon.
 """
@@ -38,8 +38,11 @@ DEFAULT_TOKEN: Final = "emu_test_token"
 FAULT_HEADER: Final = "x-coze-emulator-fault"
 #: Request header repeating the echo/audio bots' reply N times (many deltas for load tests).
 REPEAT_HEADER: Final = "x-coze-emulator-repeat"
-#: Response header carrying the request's log id, as Coze sends it.
-LOGID_HEADER: Final = "x-tt-logid"
+#: Response header carrying the request's log id, spelled as Coze sends it (aiohttp keeps the
+#: case; clients that look it up case-sensitively, as coze-js does, find it).
+LOGID_HEADER: Final = "X-Tt-Logid"
+#: Beijing time, the zone of Coze's logid stamps.
+_BEIJING_OFFSET: Final = 8 * 3600
 
 _json_dumps: Callable[[Any], bytes]
 try:  # orjson is an optional speed-up; its output is byte-identical for our payloads.
@@ -61,12 +64,11 @@ def dumps(obj: Any) -> bytes:
 def new_logid() -> str:
     """Return a fresh log id in Coze's 34-character format.
 
-    14-digit UTC ``YYYYMMDDhhmmss`` + 3-digit milliseconds + 17 uppercase hex characters,
+    A 14-digit Beijing-time (UTC+8) ``YYYYMMDDhhmmss`` stamp + 20 upper-case hex characters,
     e.g. ``20240708143040790E78F9318B35A2910B``.
     """
-    now = time.time()
-    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(now))
-    return f"{stamp}{int(now * 1000) % 1000:03d}{secrets.token_hex(9)[:17].upper()}"
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + _BEIJING_OFFSET))
+    return stamp + secrets.token_hex(10).upper()
 
 
 # Realistic messages for the error codes tests are most likely to ask for; anything else gets
