@@ -7,6 +7,7 @@ bytes (content types, header spelling, exact texts). Item 6 (shapes, key order) 
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from collections.abc import AsyncIterator
@@ -579,3 +580,50 @@ async def test_logid_header_is_spelled_as_coze_spells_it(emu: Emulator) -> None:
                 await resp.read()
                 assert _raw_logids(resp) == [b"X-Tt-Logid"], (resp.url, resp.raw_headers)
                 assert LOGID_RE.match(resp.headers["X-Tt-Logid"])
+
+
+# ----------------------------------------------------------------------------- item 8
+
+COZE_TEXTS = {
+    4000: NOT_A_CHAT,
+    4016: OCCUPIED,
+    4100: "authentication is invalid",
+    4101: (
+        "The token you entered is incorrect. Please double-check and try again. For more "
+        "information, refer to https://coze.com/docs/developer_guides/authentication"
+    ),
+    5000: (
+        "We're currently experiencing server issues. Please try your request again after a "
+        "short delay. If the problem persists, contact our support team."
+    ),
+}
+
+
+@pytest.mark.parametrize("code", sorted(COZE_TEXTS))
+async def test_error_texts_are_coze_s(session: aiohttp.ClientSession, code: int) -> None:
+    headers = {"x-coze-emulator-fault": f"json-error={code}"}
+    async with session.post("/v3/chat", json=chat_body(), headers=headers) as resp:
+        body = await resp.json()
+    assert (body["code"], body["msg"]) == (code, COZE_TEXTS[code])
+
+
+async def test_mid_stream_5000_uses_coze_s_text(session: aiohttp.ClientSession) -> None:
+    headers = {"x-coze-emulator-fault": "error-at=2"}
+    async with session.post("/v3/chat", json=chat_body(stream=True), headers=headers) as resp:
+        raw = (await resp.read()).decode()
+    last = raw.strip().split("\n\n")[-1]
+    assert last == "event:error\ndata:" + json.dumps(
+        {"code": 5000, "msg": COZE_TEXTS[5000]}, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+async def test_cozepy_reads_coze_s_texts(emu: Emulator) -> None:
+    cozepy = _cozepy()
+    question = [cozepy.Message.build_user_question_text("x")]
+    async with cozepy.AsyncHTTPClient() as http:
+        coze = cozepy.AsyncCoze(
+            auth=cozepy.AsyncTokenAuth("not-a-token"), base_url=emu.url, http_client=http
+        )
+        with pytest.raises(cozepy.CozeAPIError) as info:
+            await coze.chat.create(bot_id=ECHO_BOT_ID, user_id="u", additional_messages=question)
+        assert (info.value.code, info.value.msg) == (4100, COZE_TEXTS[4100])

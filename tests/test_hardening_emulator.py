@@ -89,7 +89,7 @@ async def test_unauthenticated_huge_post_is_answered_before_its_body(
     )
     assert (status, envelope["code"]) == (200, 4100)
     assert envelope["msg"] == "authentication is invalid"
-    assert envelope["detail"]["logid"] == headers[LOGID_HEADER]
+    assert envelope["detail"]["logid"] == headers[LOGID_HEADER.lower()]
     # Recorded (tests can count refused requests), but no byte of the body was kept.
     (recorded,) = emu.requests
     assert (recorded.path, recorded.body, recorded.json) == (path, b"", None)
@@ -137,7 +137,7 @@ async def test_oversized_body_is_refused_from_its_content_length(
     assert status == 413
     assert envelope["code"] == 4000
     assert f"{limit_mb} MB" in envelope["msg"]
-    assert envelope["detail"]["logid"] == headers[LOGID_HEADER]
+    assert envelope["detail"]["logid"] == headers[LOGID_HEADER.lower()]
     assert emu.requests[0].body == b""
 
 

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from .bots import describe_content
 from .host import RecordedRequest
-from .wire import ApiError
+from .wire import NOT_A_CHAT_REQUEST, ApiError
 
 __all__ = [
     "INVALID_BODY",
@@ -27,11 +27,6 @@ __all__ = [
     "required_str",
 ]
 
-#: Coze's 4000 text for a ``/v3/chat`` body that is not JSON, or whose fields have the wrong
-#: JSON types (e.g. ``user_id`` sent as a number), as recorded from api.coze.cn.
-NOT_A_CHAT_REQUEST: Final = (
-    "The field http body provided is not a valid json or chat request. Please check your input."
-)
 #: The emulator's 4000 text for such a body elsewhere (Coze's wording there is not known).
 INVALID_BODY: Final = "Invalid request body: the body is not a valid JSON object."
 

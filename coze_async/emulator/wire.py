@@ -21,6 +21,7 @@ __all__ = [
     "DONE_FRAME",
     "FAULT_HEADER",
     "LOGID_HEADER",
+    "NOT_A_CHAT_REQUEST",
     "REPEAT_HEADER",
     "ApiError",
     "bot_not_found",
@@ -71,10 +72,18 @@ def new_logid() -> str:
     return stamp + secrets.token_hex(10).upper()
 
 
+#: Coze's 4000 text for a ``/v3/chat`` body that is not JSON, or whose fields have the wrong
+#: JSON types (e.g. ``user_id`` sent as a number), as api.coze.cn answers it; also the
+#: emulator's default 4000 text (the only 4000 wording on record).
+NOT_A_CHAT_REQUEST: Final = (
+    "The field http body provided is not a valid json or chat request. Please check your input."
+)
+
 # Realistic messages for the error codes tests are most likely to ask for; anything else gets
-# a generic text. Wording follows recorded bodies where one exists (coze-api.md §1.6).
+# a generic text. [rec] marks Coze's own wording, from answers quoted in the official SDKs'
+# issue threads and user reports (coze-api.md §1.6); the rest paraphrase the error-code table.
 _ERROR_MESSAGES: Final[dict[int, str]] = {
-    4000: "Invalid request parameters. Please check the parameters and try again.",
+    4000: NOT_A_CHAT_REQUEST,  # [rec]
     4001: "Invalid chat. Please check that the chat_id and conversation_id are correct.",
     4002: "Invalid conversation. Please check that the conversation_id is correct.",
     4003: "The meta_data exceeds the limits: at most 16 pairs, keys 1-64 and values 1-512 "
@@ -87,7 +96,7 @@ _ERROR_MESSAGES: Final[dict[int, str]] = {
     4011: "Your Coze token balance is insufficient.",
     4013: "The model service encountered an error. Please try again later.",
     4015: "The bot has not been published to the API channel.",
-    4016: (
+    4016: (  # [rec]
         "Conversation occupied: Another chat is currently active. Please wait for the ongoing "
         "chat to complete or create a new conversation to start a separate chat. Ensure only "
         "one chat runs at a time within the same conversation."
@@ -98,8 +107,12 @@ _ERROR_MESSAGES: Final[dict[int, str]] = {
         "Your free quota has been used up. Please upgrade to a paid plan to continue: "
         "https://console.volcengine.com/coze-pro"
     ),
-    4100: "authentication is invalid",
-    4101: "The token you entered does not have the required permission.",
+    4100: "authentication is invalid",  # [rec] coze-py #78, coze-js #314
+    # [rec] coze.com (coze-go #56); coze.cn links https://coze.cn/docs/... instead.
+    4101: (
+        "The token you entered is incorrect. Please double-check and try again. For more "
+        "information, refer to https://coze.com/docs/developer_guides/authentication"
+    ),
     4104: "The chat cannot be canceled: it has already completed, failed or requires action.",
     4200: "The requested resource was not found.",
     4300: "The file is empty.",
@@ -107,7 +120,11 @@ _ERROR_MESSAGES: Final[dict[int, str]] = {
     4302: "The file exceeds the maximum allowed size.",
     4303: "The file type is not supported.",
     4304: "The file is invalid.",
-    5000: "We're currently experiencing server issues. Please try again later.",
+    # [rec] coze-js #179 quotes its start; the whole sentence as Coze sends it elsewhere.
+    5000: (
+        "We're currently experiencing server issues. Please try your request again after a "
+        "short delay. If the problem persists, contact our support team."
+    ),
 }
 
 
