@@ -63,14 +63,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=LIMIT/PERIOD",
         help=(
             "enforce a quota bucket, e.g. chat=20/1 or model_rpm=300/60 (repeatable; buckets: "
-            "chat, workflow, upload, model_rpm); rejections answer code 4009"
+            "chat, workflow, upload, model_rpm); rejections answer --rate-limit-status and "
+            "--rate-limit-code"
         ),
     )
     parser.add_argument(
         "--rate-limit-status",
         type=int,
         default=200,
-        help="HTTP status of a quota rejection (default: %(default)s, as Coze's envelope)",
+        help=(
+            "HTTP status of a quota rejection (default: %(default)s, Coze's business-error "
+            "status). Coze's real rate-limit status and code are not documented or "
+            "recorded; the JS SDK (@coze/api) classifies only HTTP 429 or code 4013 as a "
+            "rate limit, cozepy none (it raises CozeAPIError with the code)"
+        ),
+    )
+    parser.add_argument(
+        "--rate-limit-code",
+        type=int,
+        default=4009,
+        help=(
+            "code of a quota rejection (default: %(default)s, the system request ceiling; "
+            "unconfirmed, see --rate-limit-status)"
+        ),
     )
     parser.add_argument(
         "--jwt-app",
@@ -169,6 +184,7 @@ async def serve(args: argparse.Namespace, prog: str = "python -m coze_async.emul
         chat_duration=args.chat_duration,
         plan=plan,
         rate_limit_status=args.rate_limit_status,
+        rate_limit_code=args.rate_limit_code,
         coalesce=args.coalesce,
         accept_any_bot=args.accept_any_bot,
     )
@@ -193,6 +209,10 @@ async def serve(args: argparse.Namespace, prog: str = "python -m coze_async.emul
         if plan is not None:
             quotas = ", ".join(f"{b.name} {b.limit}/{b.period:g}s" for b in plan.buckets)
             print(f"  quotas: {quotas}")
+            print(
+                f"  rejections: HTTP {emu.rate_limit_status}, code {emu.rate_limit_code} "
+                "(Coze's real answer is unconfirmed)"
+            )
         print("Press Ctrl-C to stop.", flush=True)
         stop = asyncio.Event()
         # SIGTERM (docker stop, kill) shuts down as cleanly as Ctrl-C does.

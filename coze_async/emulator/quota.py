@@ -2,8 +2,17 @@
 
 The emulator does what a strict server would: it remembers the arrival time of every call it
 accepted and rejects a call when any bucket it draws from already holds ``limit`` calls in the
-last ``period`` seconds. Rejected calls take nothing. Coze's real rejection shape is not
-documented (coze-api.md §6); the default answer is HTTP 200 with code 4009, configurable.
+last ``period`` seconds. Rejected calls take nothing.
+
+The rejection's HTTP status and code are configurable (``Emulator(rate_limit_status=,
+rate_limit_code=)``, ``--rate-limit-status`` / ``--rate-limit-code``) because Coze's real
+answer to a rate limit is **unconfirmed**: not documented, and no recording of one is known
+(coze-api.md §6). The default, HTTP 200 with code 4009 ("the system has reached its request
+limit"), follows Coze's business-error convention. What the official clients classify as a
+rate limit: the JS SDK (@coze/api) only HTTP 429 or code 4013 (``RateLimitError``); cozepy
+nothing (a ``CozeAPIError`` carrying the code, or ``code=429`` for a non-JSON 429); so a
+client tested against the default sees a 4009 business error, and ``rate_limit_status=429``
+(or ``rate_limit_code=4013``) is what makes the JS SDK see a rate limit.
 
 A plan is duck-typed (``plan.buckets``: objects with ``name``, ``limit``, ``period``) so that
 ``coze_async.ratelimit.Plan`` works without the emulator importing the SDK.

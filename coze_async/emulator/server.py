@@ -122,6 +122,10 @@ class Emulator:
     ``token``, and each sees only the conversations, messages and files it created, as at
     Coze. Uploads over ``max_upload_bytes`` answer 4302.
 
+    ``plan=`` enforces quotas; a rejection answers HTTP ``rate_limit_status`` with code
+    ``rate_limit_code`` (200 and 4009 by default: Coze's real status and code are
+    unconfirmed, see :mod:`coze_async.emulator.quota`).
+
     Chats name a registered bot (:data:`ECHO_BOT_ID`, :data:`TOOL_BOT_ID`,
     :data:`AUDIO_BOT_ID`, or one added with :meth:`add_bot`); any other ``bot_id`` answers
     4200 "Requested resource bot_id=… does not exist", as Coze does. ``accept_any_bot=True``
