@@ -627,3 +627,27 @@ async def test_cozepy_reads_coze_s_texts(emu: Emulator) -> None:
         with pytest.raises(cozepy.CozeAPIError) as info:
             await coze.chat.create(bot_id=ECHO_BOT_ID, user_id="u", additional_messages=question)
         assert (info.value.code, info.value.msg) == (4100, COZE_TEXTS[4100])
+
+
+# ----------------------------------------------------------------------------- item 1: callers
+
+
+def test_bench_cli_and_benchmarks_use_the_documented_ids() -> None:
+    """They keep the ids literal (the SDK must not import the emulator to learn them): the
+    literals must stay the emulator's documented ids, now that other ids answer 4200."""
+    import importlib.util
+    from pathlib import Path
+
+    from coze_async import cli
+    from coze_async.bench import runner
+    from coze_async.emulator import STREAM_WORKFLOW_ID
+
+    assert runner._EMU_BOT_ID == ECHO_BOT_ID
+    assert runner._EMU_WORKFLOW_ID == STREAM_WORKFLOW_ID
+    assert cli._ECHO_BOT_ID == ECHO_BOT_ID
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "e2e.py"
+    spec = importlib.util.spec_from_file_location("_e2e_ids", path)
+    assert spec is not None and spec.loader is not None
+    e2e = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(e2e)
+    assert e2e.ECHO_BOT_ID == ECHO_BOT_ID
