@@ -12,7 +12,15 @@ from typing import Any
 import attrs
 import pytest
 
-from coze_async import AsyncCoze, ChatPollTimeoutError, Message, MessageDelta, RetryPolicy
+from coze_async import (
+    APIError,
+    AsyncCoze,
+    ChatPollTimeoutError,
+    InvalidArgumentError,
+    Message,
+    MessageDelta,
+    RetryPolicy,
+)
 from coze_async.call import Call, Envelope
 from coze_async.config import Timeouts
 from coze_async.emulator import (
@@ -23,6 +31,7 @@ from coze_async.emulator import (
     REPEAT_HEADER,
     Emulator,
 )
+from coze_async.models.workflow import WorkflowInfo
 from coze_async.relay import sse_frames
 from coze_async.requests import ChatflowRequest, ChatRequest, WorkflowRunRequest, split
 from coze_async.resources import chat as chat_module
@@ -271,3 +280,67 @@ async def test_a_relay_disconnect_cancels_the_chatflow(coze: AsyncCoze, emu: Emu
     assert chat is not None
     assert emu.cancels == [(chat.conversation_id, chat.id)]
     assert stream.closed
+
+
+# -- workflow metadata: retrieve and list ------------------------------------------------
+
+
+async def test_workflows_retrieve(coze: AsyncCoze, emu: Emulator) -> None:
+    info = await coze.workflows.retrieve(workflow_id=ECHO_WORKFLOW_ID)
+    assert isinstance(info, WorkflowInfo)
+    assert info.workflow_id == ECHO_WORKFLOW_ID and info.workflow_name
+    assert info.app_id == "0" and info.created_at.isdigit() and info.updated_at.isdigit()
+    assert info.creator is not None and info.creator.id
+    assert info.input_parameters is None and info.output_parameters is None
+    assert info.logid is not None
+    full = await coze.workflows.retrieve(
+        workflow_id=ECHO_WORKFLOW_ID, include_input_output=True, **OPTIONS
+    )
+    assert full.input_parameters and full.output_parameters is not None
+    first, second = emu.requests
+    assert (first.method, first.path, first.query) == (
+        "GET",
+        f"/v1/workflows/{ECHO_WORKFLOW_ID}",
+        {},
+    )
+    assert second.query == {"include_input_output": "true", "house": "q"}
+    assert second.headers["X-House"] == "1" and second.json == {"house_body": "b"}
+
+
+async def test_workflows_retrieve_unknown_and_bad_ids(coze: AsyncCoze, emu: Emulator) -> None:
+    with pytest.raises(APIError) as info:
+        await coze.workflows.retrieve(workflow_id="7499999999999999999")
+    assert info.value.code == 4200
+    with pytest.raises(InvalidArgumentError):
+        await coze.workflows.retrieve(workflow_id="..")
+    with pytest.raises(InvalidArgumentError):
+        await coze.workflows.retrieve(workflow_id="w", include_input_output="yes")  # type: ignore[arg-type]
+    assert len(emu.requests) == 1
+
+
+async def test_workflows_list_pages(coze: AsyncCoze, emu: Emulator) -> None:
+    everything = [w async for w in coze.workflows.list(workspace_id="ws", page_size=2)]
+    ids = [w.workflow_id for w in everything]
+    assert ECHO_WORKFLOW_ID in ids and CHATFLOW_ID in ids and len(ids) == len(set(ids))
+    pages = [r for r in emu.requests if r.path == "/v1/workflows"]
+    assert len(pages) == -(-len(ids) // 2)  # has_more stops it after the last page
+    assert pages[0].query == {"workspace_id": "ws", "page_num": "1", "page_size": "2"}
+    chatflows = [
+        w.workflow_id
+        async for w in coze.workflows.list(workspace_id="ws", workflow_mode="chatflow", **OPTIONS)
+    ]
+    assert chatflows == [CHATFLOW_ID]
+    last = emu.requests[-1]
+    assert last.query["workflow_mode"] == "chatflow" and last.headers["X-House"] == "1"
+
+
+async def test_workflows_list_checks_arguments_before_sending(
+    coze: AsyncCoze, emu: Emulator
+) -> None:
+    with pytest.raises(InvalidArgumentError, match="page_size"):
+        coze.workflows.list(workspace_id="ws", page_size=31)
+    with pytest.raises(InvalidArgumentError, match="workspace_id"):
+        coze.workflows.list(workspace_id="")
+    with pytest.raises(TypeError, match="'extra_header'"):
+        coze.workflows.list(workspace_id="ws", extra_header={})  # type: ignore[call-arg]
+    assert emu.requests == []

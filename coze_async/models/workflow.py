@@ -32,8 +32,10 @@ __all__ = [
     "InterruptData",
     "InterruptType",
     "NodeExecuteStatus",
+    "WorkflowCreator",
     "WorkflowDone",
     "WorkflowEvent",
+    "WorkflowInfo",
     "WorkflowInterrupt",
     "WorkflowMessage",
     "WorkflowNodeContent",
@@ -574,3 +576,49 @@ def accumulate_workflow(snapshot: WorkflowSnapshot, event: WorkflowEvent) -> Wor
     elif type(event) is UnknownEvent:
         snapshot.unknown.append(event)
     return snapshot
+
+
+# ---------------------------------------------------------------------------- metadata
+
+
+@attrs.frozen
+class WorkflowCreator:
+    """Who created a workflow (``WorkflowInfo.creator``)."""
+
+    id: str = ""
+    name: str = ""
+
+
+@attrs.frozen
+class WorkflowInfo:
+    """A workflow's metadata (``coze.workflows.retrieve`` and ``coze.workflows.list``).
+
+    ``app_id`` is ``"0"`` for a workflow outside any app; ``created_at`` / ``updated_at`` are
+    Unix seconds as Coze sends them (strings; numbers are accepted). ``input_parameters`` /
+    ``output_parameters`` (``{name: {type, required, description, ...}}``) are set by
+    ``retrieve(include_input_output=True)``.
+    """
+
+    workflow_id: str
+    workflow_name: str = ""
+    description: str = ""
+    icon_url: str = ""
+    app_id: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+    creator: WorkflowCreator | None = None
+    input_parameters: dict[str, Any] | None = None
+    output_parameters: dict[str, Any] | None = None
+    logid: str | None = attrs.field(default=None, eq=False, repr=False)
+
+
+def workflow_info_from_wire(data: Any, *, logid: str | None) -> WorkflowInfo:
+    """A :class:`WorkflowInfo` from ``GET /v1/workflows/{id}``'s ``data`` (its
+    ``workflow_detail``, plus the parameters of ``input`` and ``output`` when present)."""
+    detail = data.get("workflow_detail") if isinstance(data, dict) else None
+    if isinstance(detail, dict):
+        for part in ("input", "output"):
+            found = data.get(part)
+            if isinstance(found, dict) and found.get("parameters") is not None:
+                detail = {**detail, f"{part}_parameters": found["parameters"]}
+    return structure(detail, WorkflowInfo, logid=logid, what="$.data.workflow_detail")

@@ -143,6 +143,8 @@ ENDPOINT_BUCKETS: Mapping[str, tuple[str, ...]] = {
     "workflows.chat": (WORKFLOW, MODEL),
     "workflows.runs.retrieve": (WORKFLOW,),
     "workflows.node_output": (WORKFLOW,),
+    "workflows.retrieve": (),  # workflow metadata: no documented QPS
+    "workflows.list": (),
     # files
     "files.upload": (UPLOAD,),
     "files.retrieve": (),

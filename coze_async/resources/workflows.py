@@ -14,7 +14,7 @@ from typing import Any, Unpack
 import anyio
 
 from .._validate import check_bool, check_str
-from ..call import WORKFLOW_MAX_BODY, CallOptions, Envelope
+from ..call import WORKFLOW_MAX_BODY, CallOptions, Envelope, check_options
 from ..endpoint import Endpoint, stamped
 from ..errors import (
     InvalidArgumentError,
@@ -25,13 +25,16 @@ from ..errors import (
 )
 from ..models.converter import structure
 from ..models.workflow import (
+    WorkflowInfo,
     WorkflowNodeOutput,
     WorkflowRunHistory,
     WorkflowRunResult,
     WorkflowRunStatus,
     run_history_from_wire,
     run_result_from_wire,
+    workflow_info_from_wire,
 )
+from ..pagination import AsyncPager
 from ..requests import (
     ChatflowCallParams,
     ChatflowRequest,
@@ -42,7 +45,7 @@ from ..requests import (
 from ..streaming import ChatStream
 from ..transport import Transport
 from ..workflow_stream import WorkflowStream
-from ._base import Resource, poll_deadline, require_id
+from ._base import Resource, check_int, poll_deadline, require_id
 from .chat import ChatResource
 
 __all__ = ["WorkflowRunsResource", "WorkflowsResource"]
@@ -112,6 +115,14 @@ NODE_OUTPUT: Endpoint[WorkflowNodeOutput] = _workflow(
     idempotent=True,
 )
 CHAT: Endpoint[Envelope] = _workflow("POST", "/v1/workflows/chat", "workflows.chat", _streamed)
+RETRIEVE = Endpoint(
+    "GET",
+    "/v1/workflows/{workflow_id}",
+    "workflows.retrieve",
+    lambda env: stamped(workflow_info_from_wire(env.field("data"), logid=env.logid), env),
+    idempotent=True,
+)
+LIST = Endpoint("GET", "/v1/workflows", "workflows.list", lambda env: env, idempotent=True)
 
 
 def _resume_body(
@@ -161,6 +172,57 @@ class WorkflowsResource(Resource):
         self.runs = WorkflowRunsResource(transport)
         """Run histories (:class:`WorkflowRunsResource`)."""
         self._chat = ChatResource(transport)  # a chatflow's chat is cancelled like any chat
+
+    # -- metadata ----------------------------------------------------------------------------
+
+    async def retrieve(
+        self,
+        *,
+        workflow_id: str,
+        include_input_output: bool | None = None,
+        **options: Unpack[CallOptions],
+    ) -> WorkflowInfo:
+        """A workflow's metadata (``GET /v1/workflows/{id}``); with
+        ``include_input_output=True``, its Start and End parameters too."""
+        params = None
+        if include_input_output is not None:
+            flag = check_bool("include_input_output", include_input_output)
+            params = {"include_input_output": "true" if flag else "false"}
+        return await self._send(RETRIEVE, options, ids={"workflow_id": workflow_id}, params=params)
+
+    def list(
+        self,
+        *,
+        workspace_id: str,
+        workflow_mode: str | None = None,
+        app_id: str | None = None,
+        publish_status: str | None = None,
+        page_size: int = 10,
+        page_num: int = 1,
+        **options: Unpack[CallOptions],
+    ) -> AsyncPager[WorkflowInfo]:
+        """The workspace's workflows (``GET /v1/workflows``), as a lazy
+        :class:`~coze_async.pagination.AsyncPager` of ``page_size`` (1-30) per request.
+
+        ``workflow_mode``: ``"workflow"`` or ``"chatflow"``; ``app_id``: only that app's;
+        ``publish_status``: e.g. ``"published_online"`` (Coze's default). Nothing is sent
+        before iteration starts; bad arguments raise here.
+        """
+        check_int("page_size", page_size, 1, 30)
+        check_int("page_num", page_num, 1, None)
+        params = {"workspace_id": require_id("workspace_id", workspace_id)}
+        given = {"workflow_mode": workflow_mode, "app_id": app_id, "publish_status": publish_status}
+        params.update((k, require_id(k, v)) for k, v in given.items() if v is not None)
+        return self._numbered_pages(
+            LIST,
+            check_options(options, method="list"),  # raises now, not mid-listing
+            params=params,
+            page_size=page_size,
+            page_num=page_num,
+            items="items",
+            model=WorkflowInfo,
+            what=f"workflows of workspace {params['workspace_id']}",
+        )
 
     # -- synchronous and asynchronous runs ---------------------------------------------------
 
