@@ -298,30 +298,17 @@ def test_never_more_than_the_limit_in_any_window(
 
 
 def _endpoints_in_resources() -> set[str]:
-    # Every ``endpoint=`` a resource passes (string literals, or literal conditionals).
-    import ast
-    from pathlib import Path
+    # Every endpoint a resource declares: the quota name of each ``Endpoint`` constant.
+    import importlib
+    import pkgutil
 
     import coze_async.resources
+    from coze_async.endpoint import Endpoint
 
     found: set[str] = set()
-    calls_without: list[str] = []
-    for path in Path(coze_async.resources.__file__).parent.glob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
-                continue
-            func = node.func
-            if not (isinstance(func, ast.Attribute) and func.attr == "_call"):
-                continue
-            kw = {k.arg: k.value for k in node.keywords}
-            if "endpoint" not in kw:
-                calls_without.append(f"{path.name}:{node.lineno}")
-                continue
-            for sub in ast.walk(kw["endpoint"]):
-                if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
-                    found.add(sub.value)
-    assert calls_without == [], f"calls without endpoint=: {calls_without}"
+    for info in pkgutil.iter_modules(coze_async.resources.__path__):
+        module = importlib.import_module(f"coze_async.resources.{info.name}")
+        found.update(v.quota for v in vars(module).values() if isinstance(v, Endpoint))
     return found
 
 

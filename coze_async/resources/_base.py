@@ -1,4 +1,4 @@
-"""Shared plumbing for resources: the escape hatches every call accepts."""
+"""Shared plumbing for resources: sending a declared endpoint, paging, argument checks."""
 
 from __future__ import annotations
 
@@ -7,22 +7,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import anyio
-import attrs
 
 from .._validate import (
-    check_headers,
-    check_json_object,
     check_number,
-    check_query,
     check_str,
     kind,
-    optional_id,
     require_id,
 )
-from ..call import DEFAULT_MAX_BODY, Call, CallOptions
+from ..call import CallOptions
 from ..call import Options as CheckedOptions
-from ..config import Timeouts
-from ..endpoint import Endpoint, fill_path, stamped
+from ..endpoint import Endpoint, stamped
 from ..errors import InvalidArgumentError, ResponseValidationError
 from ..models.chat import Message, _check_meta_data
 from ..models.converter import structure
@@ -31,24 +25,15 @@ from ..transport import Transport
 from ..uploads import UploadFile
 
 __all__ = [
-    "Options",
     "Resource",
     "check_int",
     "check_messages",
     "check_str_map",
-    "optional_id",
-    "path",
     "poll_deadline",
     "require_id",
 ]
 
 T = TypeVar("T")
-
-
-def path(template: str, **ids: object) -> str:
-    """The request path for ``template`` with each ``{name}`` replaced by its id, encoded
-    (see :func:`coze_async.endpoint.fill_path`)."""
-    return fill_path(template, ids)
 
 
 def check_str_map(name: str, value: Mapping[str, str] | None) -> dict[str, str] | None:
@@ -144,36 +129,6 @@ def check_messages(
     return [m.to_request() for m in items]
 
 
-@attrs.frozen
-class Options:
-    """The per-call escape hatches, checked (see :meth:`check`)."""
-
-    extra_headers: dict[str, str] | None
-    extra_query: dict[str, str] | None
-    extra_body: dict[str, Any] | None
-    timeouts: Timeouts | None
-
-    @classmethod
-    def check(
-        cls,
-        extra_headers: Mapping[str, str] | None,
-        extra_query: Mapping[str, str] | None,
-        extra_body: Mapping[str, Any] | None,
-        timeouts: Timeouts | None,
-    ) -> Options:
-        """Check the escape hatches; listing methods call it up front (their calls are lazy)."""
-        if timeouts is not None and not isinstance(timeouts, Timeouts):
-            raise InvalidArgumentError(
-                f"timeouts must be a Timeouts(...) value or None, got {kind(timeouts)}"
-            )
-        return cls(
-            extra_headers=check_headers("extra_headers", extra_headers),
-            extra_query=check_query("extra_query", extra_query),  # type: ignore[arg-type]
-            extra_body=None if extra_body is None else check_json_object("extra_body", extra_body),
-            timeouts=timeouts,
-        )
-
-
 def check_int(name: str, value: int, low: int, high: int | None) -> None:
     """Check an integer argument within ``[low, high]`` (``high=None``: no upper bound)."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -188,40 +143,6 @@ class Resource:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
-
-    @staticmethod
-    def _call(
-        method: str,
-        path: str,
-        *,
-        endpoint: str,
-        params: Mapping[str, str] | None = None,
-        json: Any = None,
-        idempotent: bool,
-        extra_headers: Mapping[str, str] | None,
-        extra_query: Mapping[str, str] | None,
-        extra_body: Mapping[str, Any] | None,
-        timeouts: Timeouts | None = None,
-        max_body: int = DEFAULT_MAX_BODY,
-        upload: UploadFile | None = None,
-    ) -> Call:
-        # The escape hatches every call accepts are checked here, once for every endpoint,
-        # so a bad header or body value fails before anything is sent.
-        options = Options.check(extra_headers, extra_query, extra_body, timeouts)
-        return Call(
-            method=method,
-            path=path,
-            endpoint=endpoint,
-            params=params,
-            json=json,
-            idempotent=idempotent,
-            extra_headers=options.extra_headers,
-            extra_query=options.extra_query,
-            extra_body=options.extra_body,
-            timeouts=options.timeouts,
-            max_body=max_body,
-            upload=upload,
-        )
 
     async def _send(
         self,
