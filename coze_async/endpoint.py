@@ -22,11 +22,11 @@ import attrs
 
 from ._validate import require_id
 from .call import DEFAULT_MAX_BODY, Call, Envelope, Options, check_options
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, ResponseValidationError
 from .models.converter import structure
 from .uploads import UploadFile
 
-__all__ = ["Endpoint", "data", "fill_path", "stamped"]
+__all__ = ["Endpoint", "data", "fill_path", "logid_only", "page_items", "stamped"]
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -78,6 +78,38 @@ def data(model: type[M], at: str | None = "data") -> Callable[[Envelope], M]:
     def parse(env: Envelope) -> M:
         value = env.body if at is None else env.field(at)
         return stamped(structure(value, model, logid=env.logid, what=where), env)
+
+    return parse
+
+
+def page_items(items: str, model: type[M]) -> Callable[[Envelope], tuple[tuple[M, ...], bool]]:
+    """A ``parse`` for one page of a listing: the ``model`` items under ``data.<items>`` (each
+    stamped) and the page's ``has_more``."""
+
+    def parse(env: Envelope) -> tuple[tuple[M, ...], bool]:
+        data = env.field("data")
+        if not isinstance(data, dict):
+            raise ResponseValidationError(
+                f"expected an object with has_more and {items} under data",
+                logid=env.logid,
+                path="$.data",
+                body=env.body,
+            )
+        raw = data.get(items) or []
+        if not isinstance(raw, list):
+            raise ResponseValidationError(
+                f"expected a list under data.{items}",
+                logid=env.logid,
+                path=f"$.data.{items}",
+                body=env.body,
+            )
+        found = tuple(
+            stamped(structure(c, model, logid=env.logid, what=f"$.data.{items}[{i}]"), env)
+            for i, c in enumerate(raw)
+        )
+        flag = data.get("has_more")
+        more = flag is not None and structure(flag, bool, logid=env.logid, what="$.data.has_more")
+        return found, bool(more)
 
     return parse
 

@@ -14,12 +14,10 @@ from .._validate import (
     kind,
     require_id,
 )
-from ..call import CallOptions
-from ..call import Options as CheckedOptions
+from ..call import CallOptions, check_options
 from ..endpoint import Endpoint, stamped
-from ..errors import InvalidArgumentError, ResponseValidationError
+from ..errors import InvalidArgumentError
 from ..models.chat import Message, _check_meta_data
-from ..models.converter import structure
 from ..pagination import AsyncPager, Page
 from ..transport import Transport
 from ..uploads import UploadFile
@@ -162,48 +160,23 @@ class Resource:
 
     def _numbered_pages(
         self,
-        endpoint: Endpoint[Any],
-        options: CheckedOptions,
-        *,
+        endpoint: Endpoint[tuple[tuple[T, ...], bool]],
+        options: CallOptions,
         params: Mapping[str, str],
-        page_size: int,
-        page_num: int,
-        items: str,
-        model: type[T],
+        *,
+        page: tuple[int, int],
         what: str,
     ) -> AsyncPager[T]:
-        """A lazy pager over a page-number listing (``page_num``/``page_size``, ``has_more``)
-        whose page holds its items under ``data.<items>``."""
+        """A lazy pager over a page-number listing, from ``page = (page_num, page_size)``
+        (``endpoint.parse``: see :func:`~coze_async.endpoint.page_items`). The options are
+        checked now, so a bad one raises here rather than mid-listing."""
+        checked = check_options(options, method=endpoint.quota)
+        first, size = page
 
         async def fetch(num: int) -> tuple[Page[T], int | None]:
-            query = {**params, "page_num": str(num), "page_size": str(page_size)}
-            env = await self._transport.request(endpoint.call(options, params=query))
-            data = env.field("data")
-            if not isinstance(data, dict):
-                raise ResponseValidationError(
-                    f"expected an object with has_more and {items} under data",
-                    logid=env.logid,
-                    path="$.data",
-                    body=env.body,
-                )
-            raw = data.get(items) or []
-            if not isinstance(raw, list):
-                raise ResponseValidationError(
-                    f"expected a list under data.{items}",
-                    logid=env.logid,
-                    path=f"$.data.{items}",
-                    body=env.body,
-                )
-            found = tuple(
-                stamped(structure(c, model, logid=env.logid, what=f"$.data.{items}[{i}]"), env)
-                for i, c in enumerate(raw)
-            )
-            flag = data.get("has_more")
-            more = (
-                None
-                if flag is None
-                else structure(flag, bool, logid=env.logid, what="$.data.has_more")
-            )
-            return Page(found, bool(more), env.logid, page_num=num), num + 1
+            query = {**params, "page_num": str(num), "page_size": str(size)}
+            env = await self._transport.request(endpoint.call(checked, params=query))
+            found, more = endpoint.parse(env)
+            return Page(found, more, env.logid, page_num=num), num + 1
 
-        return AsyncPager(fetch, page_num, what=what)
+        return AsyncPager(fetch, first, what=what)

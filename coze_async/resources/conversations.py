@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Unpack
 
 from .._validate import check_str
-from ..call import CallOptions, check_options
-from ..endpoint import Endpoint, data
+from ..call import CallOptions
+from ..endpoint import Endpoint, data, page_items
 from ..errors import InvalidArgumentError
 from ..models.chat import Message, _check_meta_data
 from ..models.conversation import Conversation, Section
@@ -38,7 +38,13 @@ CREATE = Endpoint("POST", "/v1/conversation/create", "conversations.create", _co
 RETRIEVE = Endpoint(
     "GET", "/v1/conversation/retrieve", "conversations.retrieve", _conversation, idempotent=True
 )
-LIST = Endpoint("GET", "/v1/conversations", "conversations.list", lambda env: env, idempotent=True)
+LIST = Endpoint(
+    "GET",
+    "/v1/conversations",
+    "conversations.list",
+    page_items("conversations", Conversation),
+    idempotent=True,
+)
 UPDATE = Endpoint(
     "PUT",
     "/v1/conversations/{conversation_id}",
@@ -133,16 +139,8 @@ class ConversationsResource(Resource):
         check_int("page_num", page_num, 1, None)
         if connector_id is not None:
             params["connector_id"] = require_id("connector_id", connector_id)
-        return self._numbered_pages(
-            LIST,
-            check_options(options, method="list"),  # raises now, not mid-listing
-            params=params,
-            page_size=page_size,
-            page_num=page_num,
-            items="conversations",
-            model=Conversation,
-            what=f"conversations of bot {params['bot_id']}",
-        )
+        what = f"conversations of bot {params['bot_id']}"
+        return self._numbered_pages(LIST, options, params, page=(page_num, page_size), what=what)
 
     async def update(
         self, *, conversation_id: str, name: str, **options: Unpack[CallOptions]

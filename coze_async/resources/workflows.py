@@ -14,8 +14,8 @@ from typing import Any, Unpack
 import anyio
 
 from .._validate import check_bool, check_str
-from ..call import WORKFLOW_MAX_BODY, CallOptions, Envelope, check_options
-from ..endpoint import Endpoint, stamped
+from ..call import WORKFLOW_MAX_BODY, CallOptions, Envelope
+from ..endpoint import Endpoint, page_items, stamped
 from ..errors import (
     InvalidArgumentError,
     PermissionDeniedError,
@@ -122,7 +122,9 @@ RETRIEVE = Endpoint(
     lambda env: stamped(workflow_info_from_wire(env.field("data"), logid=env.logid), env),
     idempotent=True,
 )
-LIST = Endpoint("GET", "/v1/workflows", "workflows.list", lambda env: env, idempotent=True)
+LIST = Endpoint(
+    "GET", "/v1/workflows", "workflows.list", page_items("items", WorkflowInfo), idempotent=True
+)
 
 
 def _resume_body(
@@ -213,16 +215,8 @@ class WorkflowsResource(Resource):
         params = {"workspace_id": require_id("workspace_id", workspace_id)}
         given = {"workflow_mode": workflow_mode, "app_id": app_id, "publish_status": publish_status}
         params.update((k, require_id(k, v)) for k, v in given.items() if v is not None)
-        return self._numbered_pages(
-            LIST,
-            check_options(options, method="list"),  # raises now, not mid-listing
-            params=params,
-            page_size=page_size,
-            page_num=page_num,
-            items="items",
-            model=WorkflowInfo,
-            what=f"workflows of workspace {params['workspace_id']}",
-        )
+        what = f"workflows of workspace {params['workspace_id']}"
+        return self._numbered_pages(LIST, options, params, page=(page_num, page_size), what=what)
 
     # -- synchronous and asynchronous runs ---------------------------------------------------
 
