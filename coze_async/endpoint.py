@@ -149,10 +149,7 @@ class Endpoint(Generic[T]):
             json=json,
             idempotent=self.idempotent,
             max_body=self.max_body,
-            extra_headers=checked.extra_headers,
-            extra_query=checked.extra_query,
-            extra_body=checked.extra_body,
-            timeouts=checked.timeouts,
-            retry=checked.retry,
             upload=upload,
+            # The checked options, field for field (Options and Call share their names).
+            **attrs.asdict(checked, recurse=False),
         )
