@@ -40,6 +40,7 @@ from coze_async.emulator import (
     QuestionWorkflow,
     sse_frame,
 )
+from coze_async.emulator.workflows import StreamingWorkflow
 
 pytestmark = pytest.mark.anyio
 
@@ -64,6 +65,11 @@ def _done(n: int, data: Any = None) -> bytes:
 
 
 async def test_multi_node_stream_events_ids_and_result(coze: AsyncCoze, emu: Emulator) -> None:
+    # The documented optional fields (node ids, End usage, Done's debug_url), which Coze's
+    # recorded streams lack, are what this test reads.
+    emu.add_workflow(
+        STREAM_WORKFLOW_ID, StreamingWorkflow().configured(done_debug_url=True, node_details=True)
+    )
     events = []
     async with coze.workflows.stream(
         workflow_id=STREAM_WORKFLOW_ID, parameters={"topic": "电影"}
@@ -182,7 +188,8 @@ async def test_interrupt_then_resume_then_done(coze: AsyncCoze, emu: Emulator) -
 
 
 async def test_done_after_interrupt_is_accepted(coze: AsyncCoze, emu: Emulator) -> None:
-    emu.add_workflow("qa-with-done", QuestionWorkflow(done_after_interrupt=True))
+    qa = QuestionWorkflow(done_after_interrupt=True).configured(done_debug_url=True)
+    emu.add_workflow("qa-with-done", qa)
     async with coze.workflows.stream(workflow_id="qa-with-done") as run:
         events = [e async for e in run]
     assert [type(e) for e in events] == [WorkflowMessage, WorkflowInterrupt, WorkflowDone]
@@ -439,12 +446,12 @@ async def test_emulator_framing_is_byte_faithful(emu: Emulator) -> None:
     assert frames[-1] == b""
     end, done = frames[0], frames[1]
     assert end.startswith(b"id: 0\nevent: Message\ndata: {")
-    # Keys sorted and &<> escaped, as Coze's Go services encode JSON.
-    assert b'"content":"{\\"output\\":\\"\\u003c\\u0026\\u003e\\"}","content_type":"text"' in end
-    assert done.startswith(
-        b'id: 1\nevent: Done\ndata: {"debug_url":"https://www.coze.cn/work_flow?'
+    # The recorded End node message: keys in Coze's order, &<> escaped as Go encodes JSON.
+    assert end.endswith(
+        b'data: {"content":"{\\"output\\":\\"\\u003c\\u0026\\u003e\\"}","cost":"0.00",'
+        b'"node_is_finish":true,"node_seq_id":"0","node_title":"","token":0}'
     )
-    assert b"\\u0026space_id=" in done
+    assert done == b"id: 1\nevent: Done\ndata: {}", "Done as recorded"
     assert len(frames) == 3, "Done is the last event"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from coze_async.emulator import (
     STREAM_WORKFLOW_ID,
     Emulator,
 )
+from coze_async.emulator.workflows import StreamingWorkflow
 from coze_async.models.workflow import run_history_from_wire, run_result_from_wire
 
 pytestmark = pytest.mark.anyio
@@ -229,7 +231,13 @@ async def test_async_run_history_moves_from_running_to_success(
     assert done.execute_status == "Success"
     assert done.error_code == "" and done.code is None
     assert done.parsed is not None
-    assert done.parsed["Output"] == '{"output":"后台"}'
+    # The End node's entry is JSON text in the doc example's form (coze-api.md §4.5).
+    assert json.loads(done.parsed["Output"]) == {
+        "content_type": 1,
+        "data": '{"output":"后台"}',
+        "original_result": None,
+        "type_for_model": 2,
+    }
     assert done.usage is not None and done.usage.token_count > 0
     assert done.debug_url is not None and execute_id in done.debug_url
     assert done.run_logid is not None and done.logid is not None
@@ -324,7 +332,9 @@ def test_history_is_lenient() -> None:
 # --------------------------------------------------------------------------- output nodes
 
 
-async def test_output_node_results(coze: AsyncCoze) -> None:
+async def test_output_node_results(coze: AsyncCoze, emu: Emulator) -> None:
+    # The execute id comes from Done's debug_url, which Coze's recorded Done ({}) lacks.
+    emu.add_workflow(STREAM_WORKFLOW_ID, StreamingWorkflow().configured(done_debug_url=True))
     async with coze.workflows.stream(workflow_id=STREAM_WORKFLOW_ID) as run:
         result = await run.final()
     assert result.execute_id is not None

@@ -60,12 +60,11 @@ FOLLOW_UPS: Final = ("能再详细说说吗？", "还有其他相关的内容吗
 
 # 20 ms of a 440 Hz tone as 24 kHz 16-bit mono little-endian PCM, the format Coze streams.
 _PCM_SAMPLES: Final = 480
-AUDIO_CHUNK_B64: Final = base64.b64encode(
-    struct.pack(
-        f"<{_PCM_SAMPLES}h",
-        *(int(8000 * math.sin(2 * math.pi * 440 * i / 24000)) for i in range(_PCM_SAMPLES)),
-    )
-).decode()
+_PCM: Final = struct.pack(
+    f"<{_PCM_SAMPLES}h",
+    *(int(8000 * math.sin(2 * math.pi * 440 * i / 24000)) for i in range(_PCM_SAMPLES)),
+)
+AUDIO_CHUNK_B64: Final = base64.b64encode(_PCM).decode()
 
 # Pretend system-prompt size so input usage is non-zero even for tiny queries.
 _PROMPT_TOKENS: Final = 96
@@ -288,8 +287,11 @@ class EchoBot(Bot):
     chat.completed (non-zero usage), done.
     """
 
-    #: Emit ``conversation.audio.delta`` after each text delta (see :class:`AudioBot`).
+    #: Emit ``conversation.audio.delta`` events (see :class:`AudioBot`).
     audio = False
+    #: With ``audio``: one audio delta after each text delta, instead of the recorded order
+    #: (one audio delta with the whole answer's audio after ``conversation.chat.completed``).
+    interleaved = False
 
     def start(self, ctx: TurnContext) -> Turn:
         reply = ("你说：" + ctx.query) * max(1, ctx.repeat)
@@ -298,13 +300,15 @@ class EchoBot(Bot):
         follow_ups = [_message(ctx, "follow_up", text) for text in FOLLOW_UPS]
         outcome = Outcome("completed", [answer, verbose, *follow_ups], _usage(ctx.query, reply))
         audio = self.audio
+        interleaved = audio and self.interleaved
 
         def frames(turn: Turn) -> Iterator[bytes]:
             chat = ctx.chat
             yield _chat_frame("conversation.chat.created", chat, status="created")
             yield _chat_frame("conversation.chat.in_progress", chat, status="in_progress")
             answer_frames = _MessageFrames(answer)
-            audio_frame = b""
+            pieces = chunk_text(reply)
+            audio_frames: _MessageFrames | None = None
             if audio:
                 audio_msg = MessageRecord(
                     id=answer.id,
@@ -317,28 +321,45 @@ class EchoBot(Bot):
                     bot_id=answer.bot_id,
                     chat_id=answer.chat_id,
                 )
-                audio_frame = _MessageFrames(audio_msg, "conversation.audio.delta").delta(
-                    AUDIO_CHUNK_B64
-                )
-            for piece in chunk_text(reply):
+                audio_frames = _MessageFrames(audio_msg, "conversation.audio.delta")
+            each = b""
+            if interleaved and audio_frames is not None:
+                each = audio_frames.delta(AUDIO_CHUNK_B64)
+            for piece in pieces:
                 yield answer_frames.delta(piece)
-                if audio:
-                    yield audio_frame
+                if each:
+                    yield each
             yield answer_frames.completed()
             yield _MessageFrames(verbose).completed()
             for msg in follow_ups:
                 yield _MessageFrames(msg).completed()
             turn.commit()
             yield _chat_frame("conversation.chat.completed", chat)
+            if audio_frames is not None and not interleaved:
+                # As recorded: the whole answer's audio in one delta after chat.completed.
+                yield audio_frames.delta(_audio_b64(len(pieces)))
             yield DONE_FRAME
 
         return Turn(ctx.state, ctx.chat, outcome, frames)
 
 
 class AudioBot(EchoBot):
-    """The echo bot plus one ``conversation.audio.delta`` (base64 24 kHz PCM) per text delta."""
+    """The echo bot plus ``conversation.audio.delta`` events (base64 24 kHz 16-bit PCM).
+
+    By default in the recorded order: one audio delta carrying the whole answer's audio (20 ms
+    per text delta) after ``conversation.chat.completed``, right before ``done``.
+    ``AudioBot(interleaved=True)`` sends one 20 ms audio delta after every text delta instead.
+    """
 
     audio = True
+
+    def __init__(self, *, interleaved: bool = False) -> None:
+        self.interleaved = interleaved
+
+
+def _audio_b64(chunks: int) -> str:
+    """``chunks`` times the 20 ms tone, as one base64 string."""
+    return base64.b64encode(_PCM * max(1, chunks)).decode()
 
 
 class ToolBot(Bot):

@@ -199,7 +199,8 @@ class ConversationsAPI:
         )
         conv.messages.append(record)
         conv.updated_at = record.created_at
-        return self.emu.ok(request, record.to_json())
+        # The doc example of this endpoint writes updated_at as a numeric string.
+        return self.emu.ok(request, record.to_json(updated_at_str=True))
 
     async def list_messages(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/conversation/message/list?conversation_id=`` -> data + cursors."""

@@ -90,7 +90,12 @@ class MessageRecord:
             self.updated_at = self.created_at
 
     def to_event(self) -> dict[str, Any]:
-        """Form used in ``conversation.message.completed`` events (recorded field order)."""
+        """Form of ``/v3/chat``'s ``conversation.message.*`` events, as recorded.
+
+        Coze's struct order ``id, conversation_id, bot_id, role, type, content, content_type,
+        chat_id, section_id`` and no timestamps: the recorded answer, verbose and audio
+        messages carry neither ``created_at`` nor ``updated_at``.
+        """
         out: dict[str, Any] = {"id": self.id, "conversation_id": self.conversation_id}
         if self.bot_id is not None:
             out["bot_id"] = self.bot_id
@@ -101,13 +106,15 @@ class MessageRecord:
         if self.chat_id is not None:
             out["chat_id"] = self.chat_id
         out["section_id"] = self.section_id
-        out["created_at"] = self.created_at
-        out["updated_at"] = self.updated_at
         return out
 
-    def to_json(self) -> dict[str, Any]:
-        """Full form used by list/retrieve endpoints."""
+    def to_json(self, *, updated_at_str: bool = False) -> dict[str, Any]:
+        """Full form used by list/retrieve endpoints: the event form plus timestamps and
+        ``meta_data``. ``updated_at_str`` writes ``updated_at`` as a numeric string, as the
+        doc example of ``/v1/conversation/message/create`` shows it."""
         out = self.to_event()
+        out["created_at"] = self.created_at
+        out["updated_at"] = str(self.updated_at) if updated_at_str else self.updated_at
         out["meta_data"] = self.meta_data
         return out
 
@@ -380,6 +387,10 @@ class EmulatorState:
             inserted_message_ids=[m.id for m in inputs],
             auto_save_history=auto_save_history,
         )
+        for message in inputs:
+            # Coze's message objects always carry bot_id (a string), the inserted ones too.
+            if message.bot_id is None:
+                message.bot_id = bot_id
         if auto_save_history:
             conv.messages.extend(inputs)
         conv.active_chat = chat
@@ -401,6 +412,8 @@ class EmulatorState:
         if outcome.status == "completed":
             chat.completed_at = stamp
         elif outcome.status == "failed":
+            # The recorded conversation.chat.failed carries both stamps.
+            chat.completed_at = stamp
             chat.failed_at = stamp
         chat.messages.extend(outcome.messages)
         conv = self.conversations.get(chat.conversation_id)

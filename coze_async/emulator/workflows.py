@@ -28,13 +28,23 @@ id                         behaviour
 =========================  ==============================================================
 
 Wire behaviour: stream events are ``id: N\\nevent: X\\ndata: {...}\\n\\n`` with ids 0, 1, 2...
-per stream (restarting on every resume), JSON keys sorted and ``&<>`` escaped as Go encodes
-them (Coze's recorded payloads), ``Done`` last with ``{"debug_url": ...}``. The docs end an
-interrupted stream right after ``Interrupt``; so does the emulator unless a workflow sets
-``done_after_interrupt``. Every run (sync, stream, async) gets a run history; async runs
-report ``Running`` and finish ``emu.workflow_duration`` seconds later in the background
-(``await emu.wait_background()`` waits for them). A run stopped at a Q&A node stays
-``Running`` with ``interrupt_data`` in its history.
+per stream (restarting on every resume), keys in the recorded order and ``&<>`` escaped as Go
+encodes them. As recorded, an output node's ``Message`` is ``content, node_is_finish,
+node_seq_id, node_title``; the Q&A node's adds ``content_type``; the End node's adds the legacy
+``cost`` ("0.00") and ``token`` (0); ``Done`` is ``{}``. Two per-workflow options give the
+documented alternatives: ``done_debug_url`` (``Done`` ``{"debug_url": ...}``, as coze-go's
+tests and coze-py #325 show it) and ``node_details`` (every ``Message`` also carries
+``content_type``, ``node_execute_uuid`` and ``node_id``, and the End node its ``usage``).
+The docs end an interrupted stream right after ``Interrupt``; so does the emulator unless a
+workflow sets ``done_after_interrupt``.
+
+Every run (sync, stream, async) gets a run history, its fields in the documented order, its
+``output`` the JSON text ``{"Output": <End node>, "<output node title>": <its text>}`` where the
+End node's entry is itself JSON text in the doc example's form
+``{"content_type":1,"data":<End node output>,"original_result":null,"type_for_model":2}``.
+Async runs report ``Running`` and finish ``emu.workflow_duration`` seconds later in the
+background (``await emu.wait_background()`` waits for them). A run stopped at a Q&A node
+stays ``Running`` with ``interrupt_data`` in its history.
 
 Errors: 4000 bad/missing parameter, ``bot_id`` with ``app_id``, wrong ``interrupt_type``, a
 chatflow run as a workflow or the reverse; 4200 unknown (unpublished) workflow id, or a
@@ -138,21 +148,15 @@ _RESUME_LIMIT: Final = (
 
 
 def _go_json(obj: Any) -> bytes:
-    """Compact JSON with sorted keys and ``&``, ``<``, ``>`` escaped, as Coze's Go code writes.
+    """Compact JSON with ``&``, ``<``, ``>`` escaped, as Coze's Go code writes.
 
-    (The recorded chatflow ``done`` carries ``\\u0026`` in its debug URL.) The escapes can
-    only occur inside strings, so replacing the bytes keeps the JSON valid.
+    Keys are written in the order the payload was built, which is Coze's recorded order
+    (workflow events happen to be alphabetical, chat events follow the struct). The recorded
+    chatflow ``done`` carries ``\\u0026`` in its debug URL; the escapes can only occur inside
+    strings, so replacing the bytes keeps the JSON valid.
     """
-    raw = dumps(_sorted(obj))
+    raw = dumps(obj)
     return raw.replace(b"&", b"\\u0026").replace(b"<", b"\\u003c").replace(b">", b"\\u003e")
-
-
-def _sorted(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _sorted(obj[k]) for k in sorted(obj)}
-    if isinstance(obj, list):
-        return [_sorted(v) for v in obj]
-    return obj
 
 
 def _usage(input_text: str, output_text: str) -> dict[str, int]:
@@ -226,40 +230,53 @@ class WorkflowRun:
         return self.status in ("Success", "Fail")
 
     def history(self) -> dict[str, Any]:
-        """The run-history object (``GET .../run_histories/{execute_id}``)."""
-        output: dict[str, Any] = {"Output": self.end_output} if self.status == "Success" else {}
+        """The run-history object (``GET .../run_histories/{execute_id}``).
+
+        Fields in the order of the documented WorkflowExecuteHistory (coze-api.md §4.5);
+        ``output`` as in the doc example (see the module docstring).
+        """
+        output: dict[str, Any] = {}
+        if self.status == "Success":
+            output["Output"] = dumps(
+                {
+                    "content_type": 1,
+                    "data": self.end_output,
+                    "original_result": None,
+                    "type_for_model": 2,
+                }
+            ).decode()
         for node in self.nodes.values():
             if node.output_node:
                 output[node.title] = node.output
         out: dict[str, Any] = {
+            "execute_id": self.execute_id,
+            "execute_status": self.status,
             "bot_id": self.bot_id,
             "connector_id": self.connector_id,
             "connector_uid": self.connector_uid,
+            "run_mode": self.run_mode,
+            "logid": self.logid,
             "create_time": self.create_time,
-            "debug_url": self.debug_url,
+            "update_time": self.update_time,
+            "output": dumps(output).decode() if output else "",
             "error_code": self.error_code,
             "error_message": self.error_message,
-            "execute_id": self.execute_id,
-            "execute_status": self.status,
+            "debug_url": self.debug_url,
+            "usage": self.usage,
             "is_output_trimmed": False,
-            "logid": self.logid,
             "node_execute_status": {
                 key: {
-                    "is_finish": node.is_finish,
-                    "node_execute_uuid": node.uuid,
                     "node_id": node.node_id,
+                    "is_finish": node.is_finish,
                     "update_time": node.update_time,
+                    "node_execute_uuid": node.uuid,
                 }
                 for key, node in self.nodes.items()
             },
-            "output": dumps(output).decode() if output else "",
-            "run_mode": self.run_mode,
-            "token": str(self.usage["token_count"]),
-            "update_time": self.update_time,
-            "usage": self.usage,
         }
         if self.interrupt is not None:
             out["interrupt_data"] = _interrupt_json(self.interrupt)
+        out["token"] = str(self.usage["token_count"])  # undocumented, in the doc example
         return out
 
 
@@ -342,6 +359,8 @@ class _Chunk:
     finish: bool
     usage: dict[str, int] | None = None
     end: bool = False
+    #: A Q&A node's question: the one Message that carries ``content_type`` as recorded.
+    question: bool = False
 
 
 @dataclass(slots=True)
@@ -422,6 +441,9 @@ class Script:
     ) -> None:
         """A Q&A node: stream the question, then interrupt (the segment ends here)."""
         self.message(node_title, [question])
+        last = self.steps[-1]
+        assert isinstance(last, _Chunk)
+        last.question = True
         data = dumps({"content_type": "text", "content": question}).decode()
         self.steps.append(_Ask(node_title, type, data, required_parameters))
 
@@ -445,7 +467,16 @@ class WorkflowTurn(Turn):
     error.
     """
 
-    __slots__ = ("_closed", "_gen", "_next_id", "done_after_interrupt", "registry", "run")
+    __slots__ = (
+        "_closed",
+        "_gen",
+        "_next_id",
+        "done_after_interrupt",
+        "done_debug_url",
+        "node_details",
+        "registry",
+        "run",
+    )
 
     def __init__(
         self,
@@ -455,11 +486,15 @@ class WorkflowTurn(Turn):
         *,
         raw: Sequence[bytes] | None = None,
         done_after_interrupt: bool = False,
+        done_debug_url: bool = False,
+        node_details: bool = False,
     ) -> None:
         # Turn.__init__ is for chats; every method that uses its slots is overridden here.
         self.registry = registry
         self.run = run
         self.done_after_interrupt = done_after_interrupt
+        self.done_debug_url = done_debug_url
+        self.node_details = node_details
         self._next_id = 0
         self._closed = False
         self._gen: Generator[bytes, None, None] = (
@@ -499,14 +534,18 @@ class WorkflowTurn(Turn):
                 self._closed = True
                 yield self._frame("Interrupt", payload)
                 if self.done_after_interrupt:
-                    yield self._frame("Done", {"debug_url": run.debug_url})
+                    yield self._done()
                 return
             else:
                 self._end_failed(step.code, step.message)
                 yield self._frame("Error", {"error_code": step.code, "error_message": step.message})
                 return
         self._end_success()
-        yield self._frame("Done", {"debug_url": run.debug_url})
+        yield self._done()
+
+    def _done(self) -> bytes:
+        # Recorded and in the doc examples: {}; with done_debug_url as coze-go's tests show.
+        return self._frame("Done", {"debug_url": self.run.debug_url} if self.done_debug_url else {})
 
     def _raw(self, frames: Sequence[bytes]) -> Generator[bytes, None, None]:
         yield from frames
@@ -521,23 +560,26 @@ class WorkflowTurn(Turn):
         node.output += step.content
         node.is_finish = step.finish
         node.update_time = now()
-        payload: dict[str, Any] = {
-            "content": step.content,
-            "content_type": "text",
-            "node_execute_uuid": node.uuid,
-            "node_id": node.node_id,
-            "node_is_finish": step.finish,
-            "node_seq_id": str(step.seq),
-            "node_title": node.title,
-        }
+        details = self.node_details
+        # The recorded key order (alphabetical: Coze writes these events from Go maps).
+        payload: dict[str, Any] = {"content": step.content}
+        if step.question or details:
+            payload["content_type"] = "text"
+        if step.end:
+            payload["cost"] = "0.00"  # legacy, recorded on the End node's message
+        if details:
+            payload["node_execute_uuid"] = node.uuid
+            payload["node_id"] = node.node_id
+        payload["node_is_finish"] = step.finish
+        payload["node_seq_id"] = str(step.seq)
+        payload["node_title"] = node.title
         if step.end:
             run.end_output = node.output
             assert step.usage is not None
             run.usage = step.usage
-            # Legacy fields still sent on End node messages (recorded).
-            payload["cost"] = "0.00"
-            payload["token"] = step.usage["token_count"]
-            payload["usage"] = step.usage
+            payload["token"] = 0  # legacy, recorded as 0
+            if details:
+                payload["usage"] = step.usage
         return self._frame("Message", payload)
 
     def _end_success(self) -> None:
@@ -590,18 +632,31 @@ class Workflow(ABC):
     :meth:`start` fills the :class:`Script` of a new run; :meth:`resume` the segment after
     an interrupt was answered. ``pace`` is the pause between stream events (seconds; the
     ``latency`` fault overrides it); ``done_after_interrupt`` sends ``Done`` right after an
-    ``Interrupt``.
+    ``Interrupt``; ``done_debug_url`` and ``node_details`` choose the documented forms over the
+    recorded ones (see the module docstring). Set them on an instance, or with
+    :meth:`configured`.
     """
 
     chatflow: ClassVar[bool] = False
     pace: float = 0.0
     done_after_interrupt: bool = False
+    #: End the stream with ``Done`` ``{"debug_url": ...}`` instead of the recorded ``{}``.
+    done_debug_url: bool = False
+    #: Put the documented optional fields on every ``Message`` (``content_type``,
+    #: ``node_execute_uuid``, ``node_id``; the End node's ``usage``), not only the recorded ones.
+    node_details: bool = False
     #: What ``GET /v1/workflows/{id}`` and the list report (a blank name: ``workflow_<id>``).
     name: str = ""
     description: str = ""
     icon_url: str = ""
     #: The app (project) the workflow belongs to; "" reports ``"0"`` (none), as Coze does.
     app_id: str = ""
+
+    def configured(self, *, done_debug_url: bool = False, node_details: bool = False) -> Workflow:
+        """Set the wire options on this workflow and return it (for ``add_workflow``)."""
+        self.done_debug_url = done_debug_url
+        self.node_details = node_details
+        return self
 
     def input_parameters(self) -> dict[str, dict[str, Any]]:
         """The Start node's parameters: ``{name: {type, required, description,
@@ -843,6 +898,8 @@ class WorkflowAPI:
             script.steps,
             raw=raw,
             done_after_interrupt=workflow.done_after_interrupt,
+            done_debug_url=workflow.done_debug_url,
+            node_details=workflow.node_details,
         )
 
     async def _unary(
@@ -1056,6 +1113,7 @@ class WorkflowAPI:
         )
         for record in records:
             record.chat_id = chat.id
+            record.bot_id = bot_id or ""  # a chatflow's user message: the agent's id, or ""
         run = self.registry.new_run(
             workflow_id, 1, emu.context(request).logid, params=params, bot_id=bot_id or "0"
         )
@@ -1109,28 +1167,36 @@ def _chatflow_turn(
         return sse_frame(event, _go_json(data).decode(), spaced=True)
 
     def chat_json(status: str | None = None) -> dict[str, Any]:
-        out = chat.to_json(status=status)
+        # Recorded: id, conversation_id, created_at, [completed_at], last_error, status,
+        # usage, section_id; created also lists the inserted messages (coze-py #168).
+        out = chat.to_json(status=status, inserted=status == "created")
         # Chatflow chat objects carry neither bot_id nor the required_action placeholder.
         out.pop("bot_id", None)
         out.pop("required_action", None)
         return out
 
+    def message_json(msg: MessageRecord, content: str, *, stamps: int) -> dict[str, Any]:
+        # Recorded order; ``stamps`` 1 adds created_at (the last delta, the answer), 2 also
+        # updated_at (the verbose message).
+        out = msg.to_event()
+        out["content"] = content  # keeps its place between type and content_type
+        if stamps >= 1:
+            out["created_at"] = msg.created_at
+        if stamps >= 2:
+            out["updated_at"] = msg.updated_at
+        return out
+
     def frames(turn: Turn) -> Iterator[bytes]:
         yield frame("conversation.chat.created", chat_json("created"))
         yield frame("conversation.chat.in_progress", chat_json("in_progress"))
-        delta = {
-            "id": answer.id,
-            "conversation_id": conv.id,
-            "role": "assistant",
-            "type": "answer",
-            "content_type": "text",
-            "chat_id": chat.id,
-            "section_id": chat.section_id,
-        }
-        for piece in chunk_text(reply):
-            yield frame("conversation.message.delta", {**delta, "content": piece})
-        yield frame("conversation.message.completed", answer.to_event())
-        yield frame("conversation.message.completed", verbose.to_event())
+        pieces = chunk_text(reply)
+        for index, piece in enumerate(pieces):
+            last = int(index == len(pieces) - 1)
+            yield frame("conversation.message.delta", message_json(answer, piece, stamps=last))
+        yield frame("conversation.message.completed", message_json(answer, reply, stamps=1))
+        yield frame(
+            "conversation.message.completed", message_json(verbose, VERBOSE_FINISH, stamps=2)
+        )
         turn.commit()
         run.end_output = dumps({"output": reply}).decode()
         run.usage = usage
