@@ -23,6 +23,7 @@ from coze_async.emulator import (
     QA_WORKFLOW_ID,
     TOOL_BOT_ID,
     Emulator,
+    QuestionWorkflow,
 )
 from coze_async.ratelimit import Plan
 
@@ -343,6 +344,8 @@ async def test_workflow_run_resumes_an_interrupt_with_a_line_from_stdin(emu: Emu
 
 
 async def test_workflow_stream_resumes_with_resume_data(emu: Emulator) -> None:
+    # Done with a debug_url (the documented form; the recorded Done is {}).
+    emu.add_workflow(QA_WORKFLOW_ID, QuestionWorkflow().configured(done_debug_url=True))
     code, out, err = await _run(
         "workflow", "stream", QA_WORKFLOW_ID, "--base-url", emu.url, "--resume-data", "成都"
     )
