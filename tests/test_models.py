@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coze_async import Chat, Message, ResponseValidationError
+from coze_async.models.conversation import Conversation
 from coze_async.models.converter import structure
 from coze_async.models.wire import chat_event_from_sse, message_from_wire
 
@@ -88,3 +89,27 @@ def test_stdlib_json_fallback_without_orjson() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
     assert proc.returncode == 0, proc.stderr.decode()
+
+
+@pytest.mark.parametrize("stamp", [1718592898, "1718592898"])
+def test_updated_at_as_int_or_numeric_string(stamp: int | str) -> None:
+    # Coze's doc examples write updated_at as a number in some answers and as a numeric
+    # string in others (message/create); both become an int.
+    wire = {
+        "id": "1",
+        "conversation_id": "2",
+        "bot_id": "",
+        "role": "user",
+        "type": "",
+        "content": "hi",
+        "content_type": "text",
+        "created_at": 1718592898,
+        "updated_at": stamp,
+        "meta_data": {},
+    }
+    assert structure(dict(wire), Message).updated_at == 1718592898
+    assert message_from_wire(dict(wire)).updated_at == 1718592898
+    conversation = structure(
+        {"id": "2", "created_at": stamp, "updated_at": stamp, "meta_data": {}}, Conversation
+    )
+    assert conversation.created_at == conversation.updated_at == 1718592898
