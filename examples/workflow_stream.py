@@ -25,7 +25,7 @@ from coze_async import (
     WorkflowPing,
     WorkflowResult,
 )
-from coze_async.emulator import QA_WORKFLOW_ID, Emulator
+from coze_async.emulator import QA_WORKFLOW_ID, Emulator, QuestionWorkflow
 
 
 async def run_once(coze: AsyncCoze, workflow_id: str, answer: str) -> WorkflowResult:
@@ -61,6 +61,10 @@ async def run_once(coze: AsyncCoze, workflow_id: str, answer: str) -> WorkflowRe
 async def main() -> None:
     answer = sys.argv[1] if len(sys.argv) > 1 else "杭州"
     async with Emulator() as emu, AsyncCoze(token=emu.token, base_url=emu.url) as coze:
+        # Coze's recorded streams end with Done {} and no usage; ask the emulator for the
+        # documented forms (Done's debug_url, the End node's usage) so there is more to print.
+        workflow = QuestionWorkflow().configured(done_debug_url=True, node_details=True)
+        emu.add_workflow(QA_WORKFLOW_ID, workflow)
         result = await run_once(coze, QA_WORKFLOW_ID, answer)
         print("output:", result.parsed["output"] if result.parsed else result.output)
         print("usage:", result.usage)
