@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 
 import aiohttp
 
@@ -146,12 +145,7 @@ class AsyncCoze:
     async def __aenter__(self) -> AsyncCoze:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:

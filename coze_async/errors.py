@@ -180,10 +180,12 @@ class APIError(CozeError):
         self.hint = hint
         super().__init__(self._render())
 
+    def _head_parts(self) -> list[str]:
+        """What identifies the error inside the message's ``[...]`` head."""
+        return [f"code={self.code}"] if self.code is not None else []
+
     def _render(self) -> str:
-        parts = []
-        if self.code is not None:
-            parts.append(f"code={self.code}")
+        parts = self._head_parts()
         if self.http_status is not None and self.http_status != 200:
             parts.append(f"http_status={self.http_status}")
         head = f"[{', '.join(parts)}] " if parts else ""
@@ -260,17 +262,8 @@ class OAuthError(APIError):
             error_message, code=None, logid=logid, http_status=http_status, body=body, hint=hint
         )
 
-    def _render(self) -> str:
-        parts = [self.error_code] if self.error_code else []
-        if self.http_status is not None and self.http_status != 200:
-            parts.append(f"http_status={self.http_status}")
-        head = f"[{', '.join(parts)}] " if parts else ""
-        text = f"{head}{self.msg or 'no message'}"
-        if self.hint:
-            text += f" (hint: {self.hint})"
-        if self.logid:
-            text += f" (logid={self.logid})"
-        return text
+    def _head_parts(self) -> list[str]:
+        return [self.error_code] if self.error_code else []
 
 
 class InvalidClientError(OAuthError, AuthenticationError):
