@@ -54,13 +54,11 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     chat.add_argument("message", help="what to say")
-    chat.add_argument(
+    _add_pairs(
+        chat,
         "--tool-output",
-        action="append",
-        default=[],
-        type=_name_value("NAME=JSON"),
-        metavar="NAME=JSON",
-        help="answer the bot's calls of tool NAME with this output (sent as given; repeatable)",
+        "NAME=JSON",
+        "answer the bot's calls of tool NAME with this output (sent as given; repeatable)",
     )
     chat.add_argument("--bot-id", help="the bot to talk to (required with a real token)")
     chat.add_argument(
@@ -97,6 +95,13 @@ def _name_value(metavar: str) -> Any:
         return name.strip(), value
 
     return parse
+
+
+def _add_pairs(parser: argparse.ArgumentParser, flag: str, metavar: str, help: str) -> None:
+    """Add a repeatable ``flag METAVAR`` option collecting ``(name, value)`` pairs."""
+    parser.add_argument(
+        flag, action="append", default=[], type=_name_value(metavar), metavar=metavar, help=help
+    )
 
 
 def _add_target_args(parser: argparse.ArgumentParser, *, env_chooses: bool) -> None:
@@ -418,13 +423,11 @@ def _add_workflow_parser(sub: Any) -> None:
     )
     workflow.add_argument("mode", choices=("run", "stream"), help="run or stream")
     workflow.add_argument("workflow_id", metavar="ID", help="the workflow's id")
-    workflow.add_argument(
+    _add_pairs(
+        workflow,
         "--param",
-        action="append",
-        default=[],
-        type=_name_value("KEY=VALUE"),
-        metavar="KEY=VALUE",
-        help="an input parameter; VALUE is parsed as JSON when it parses, else text (repeatable)",
+        "KEY=VALUE",
+        "an input parameter; VALUE is parsed as JSON when it parses, else text (repeatable)",
     )
     workflow.add_argument(
         "--resume-data",

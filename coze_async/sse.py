@@ -400,7 +400,8 @@ class SSEDecoder:
                     data = None
                 event = default_event
                 retry = None
-            elif line[:5] == b"data:":
+            elif line[:5] == b"data:" or line == b"data":
+                # A bare "data" line (no colon) is an empty data line: line[5:] is b"".
                 value = line[6:] if line[5:6] == b" " else line[5:]
                 if data is None:
                     data = value
@@ -420,14 +421,6 @@ class SSEDecoder:
                     event = value.decode("utf-8", "replace") or default_event
                     if len(cache) < _EVENT_CACHE_MAX and len(line) <= _EVENT_CACHE_MAX_LINE:
                         cache[line] = event
-                elif name == b"data":
-                    # Only reached for a bare "data" line (no colon): an empty data line.
-                    if data is None:
-                        data = value
-                    elif more is None:
-                        more = [data, value]
-                    else:
-                        more.append(value)
                 elif name == b"id" and b"\0" not in value:
                     id_buffer = value.decode("utf-8", "replace")
                 elif name == b"retry" and value.isdigit():
