@@ -27,6 +27,7 @@ from .uploads import UploadFile
 
 __all__ = [
     "DEFAULT_MAX_BODY",
+    "OPTION_NAMES",
     "WORKFLOW_MAX_BODY",
     "Call",
     "CallOptions",
@@ -59,7 +60,8 @@ class CallOptions(TypedDict, total=False):
     retry: RetryPolicy | None
 
 
-_OPTION_NAMES = frozenset(CallOptions.__annotations__)
+#: The names of the per-call options.
+OPTION_NAMES = frozenset(CallOptions.__annotations__)
 
 
 @attrs.frozen
@@ -81,11 +83,11 @@ def check_options(options: Mapping[str, Any] | Options, *, method: str = "this m
     """
     if isinstance(options, Options):
         return options
-    unknown = sorted(set(options) - _OPTION_NAMES)
+    unknown = sorted(set(options) - OPTION_NAMES)
     if unknown:
         raise TypeError(
             f"{method}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
-            f"the per-call options are {', '.join(sorted(_OPTION_NAMES))}"
+            f"the per-call options are {', '.join(sorted(OPTION_NAMES))}"
         )
     timeouts = options.get("timeouts")
     if timeouts is not None and not isinstance(timeouts, Timeouts):

@@ -14,16 +14,16 @@ per-call options (:class:`~coze_async.call.CallOptions`) and refuses any other n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Required, TypedDict, TypeVar, cast
 
 import attrs
 
-from ._validate import check_bool, check_json_object, check_str, require_id
-from .call import CallOptions
+from ._validate import check_bool, check_json_object, check_str, kind, require_id
+from .call import OPTION_NAMES, CallOptions
 from .errors import InvalidArgumentError
 from .models.chat import Message, _check_meta_data
-from .resources._base import check_messages, check_str_map
 
 __all__ = [
     "ChatCreateParams",
@@ -35,14 +35,100 @@ __all__ = [
     "WorkflowRunCallParams",
     "WorkflowRunParams",
     "WorkflowRunRequest",
+    "check_messages",
+    "check_str_map",
     "split",
 ]
 
 M = TypeVar("M")
 
-_OPTION_NAMES = frozenset(CallOptions.__annotations__)
 _PUBLISH_STATUSES = ("published_online", "unpublished_draft")
 _EXTRA_PARAM_KEYS = frozenset({"latitude", "longitude"})
+
+
+def check_str_map(name: str, value: Mapping[str, str] | None) -> dict[str, str] | None:
+    """Check a ``map<string,string>`` argument (keys and values must be str) and copy it."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError(f"{name} must be a mapping of str to str, got {kind(value)}")
+    for k, v in value.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise InvalidArgumentError(f"{name}[{k!r}]: keys and values must be strings")
+        check_str(f"{name} key {k!r}", k)
+        check_str(f"{name}[{k!r}]", v)
+    return dict(value)
+
+
+def check_messages(
+    messages: Sequence[Message] | None,
+    *,
+    limit: int = 100,
+    text_only: bool = False,
+    query_last: bool = False,
+) -> list[dict[str, Any]]:
+    """Check a ``messages=`` argument and return its wire form (``additional_messages``).
+
+    Chats take up to 100 messages, text or multimodal (a files-only message must sit next to a
+    plain-text one, else Coze answers 4000); chatflows take up to 50 text messages ending with
+    the user's query (``text_only``, ``query_last``). Errors name the offending index.
+    """
+    if messages is None:
+        messages = []
+    if not isinstance(messages, list | tuple):
+        raise InvalidArgumentError(
+            f"messages must be a list of Message, e.g. [Message.user('hi')], got {kind(messages)}"
+        )
+    items = list(messages)
+    if query_last and not items:
+        raise InvalidArgumentError("messages must hold at least the user's query")
+    if len(items) > limit:
+        raise InvalidArgumentError(f"messages: at most {limit} messages allowed, got {len(items)}")
+    for index, m in enumerate(items):
+        if not isinstance(m, Message):
+            raise InvalidArgumentError(
+                f"messages[{index}] must be a Message (use Message.user(...)), "
+                f"got {type(m).__name__}"
+            )
+        if not isinstance(m.role, str) or m.role not in ("user", "assistant"):
+            raise InvalidArgumentError(f"messages[{index}].role must be 'user' or 'assistant'")
+        check_str(f"messages[{index}].content", m.content)
+        check_str(f"messages[{index}].content_type", m.content_type)
+        check_str(f"messages[{index}].type", m.type)
+        if m.meta_data is not None:
+            _check_meta_data(m.meta_data, f"messages[{index}].meta_data")
+        if m.type == "question" and m.role != "user":
+            raise InvalidArgumentError(f"messages[{index}]: type 'question' needs role 'user'")
+        if m.content_type not in ("text", "object_string"):
+            raise InvalidArgumentError(
+                f"messages[{index}].content_type must be 'text' or 'object_string'"
+            )
+        if text_only and m.content_type != "text":
+            raise InvalidArgumentError(f"messages[{index}]: chatflows take text messages only")
+        if not m.content:
+            raise InvalidArgumentError(f"messages[{index}].content must not be empty")
+        if m.is_object_string:
+            try:
+                parsed = json.loads(m.content)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, list) or not all(isinstance(i, dict) for i in parsed):
+                raise InvalidArgumentError(
+                    f"messages[{index}].content: object_string content must be a JSON array of "
+                    "items; build it with Message.user([ContentItem...])"
+                )
+    if not text_only:
+        for index, m in enumerate(items):
+            if m.is_object_string and not any(i.get("type") == "text" for i in m.content_items()):
+                neighbours = items[max(0, index - 1) : index] + items[index + 1 : index + 2]
+                if not any(n.content_type == "text" for n in neighbours):
+                    raise InvalidArgumentError(
+                        f"messages[{index}]: a message with only files/images must be next to "
+                        "a plain-text message"
+                    )
+    if query_last and items[-1].role != "user":
+        raise InvalidArgumentError("messages: the last message must be the user's query")
+    return [m.to_request() for m in items]
 
 
 def split(params: Mapping[str, Any], model: type[M], *, method: str) -> tuple[M, CallOptions]:
@@ -53,13 +139,13 @@ def split(params: Mapping[str, Any], model: type[M], *, method: str) -> tuple[M,
     required field is attrs' ``TypeError``.
     """
     fields = attrs.fields_dict(model)  # type: ignore[arg-type]
-    unknown = sorted(set(params) - fields.keys() - _OPTION_NAMES)
+    unknown = sorted(set(params) - fields.keys() - OPTION_NAMES)
     if unknown:
         raise TypeError(
             f"{method}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}"
         )
-    options = {k: v for k, v in params.items() if k in _OPTION_NAMES}
-    request = model(**{k: v for k, v in params.items() if k not in _OPTION_NAMES})
+    options = {k: v for k, v in params.items() if k in OPTION_NAMES}
+    request = model(**{k: v for k, v in params.items() if k not in OPTION_NAMES})
     return request, cast(CallOptions, options)
 
 
