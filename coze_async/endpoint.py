@@ -26,7 +26,7 @@ from .errors import InvalidArgumentError, ResponseValidationError
 from .models.converter import structure
 from .uploads import UploadFile
 
-__all__ = ["Endpoint", "data", "fill_path", "logid_only", "page_items", "stamped"]
+__all__ = ["Endpoint", "data", "fill_path", "nothing", "page_items", "stamped", "streamed"]
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -114,9 +114,14 @@ def page_items(items: str, model: type[M]) -> Callable[[Envelope], tuple[tuple[M
     return parse
 
 
-def logid_only(env: Envelope) -> str | None:
-    """A ``parse`` for answers with nothing to return but their logid."""
-    return env.logid
+def streamed(env: Envelope) -> Envelope:
+    """The ``parse`` of a stream endpoint: its answer is read by the stream, not parsed."""
+    return env
+
+
+def nothing(env: Envelope) -> None:
+    """The ``parse`` of an endpoint whose answer carries nothing to return."""
+    return None
 
 
 @attrs.frozen

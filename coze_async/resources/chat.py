@@ -13,7 +13,7 @@ import anyio
 
 from .._validate import check_str, kind
 from ..call import CallOptions, Envelope
-from ..endpoint import Endpoint, data
+from ..endpoint import Endpoint, data, streamed
 from ..errors import (
     APIError,
     ChatFailedError,
@@ -52,13 +52,9 @@ def _messages(env: Envelope) -> ChatMessages:
     return out
 
 
-def _streamed(env: Envelope) -> Envelope:
-    return env  # a stream endpoint: its answer is read by the stream, not parsed here
-
-
 _chat = data(Chat)
 CREATE = Endpoint("POST", "/v3/chat", "chat.create", _chat)
-STREAM = Endpoint("POST", "/v3/chat", "chat.stream", _streamed)
+STREAM = Endpoint("POST", "/v3/chat", "chat.stream", streamed)
 RETRIEVE = Endpoint("GET", "/v3/chat/retrieve", "chat.retrieve", _chat, idempotent=True)
 MESSAGES = Endpoint("GET", "/v3/chat/message/list", "chat.messages", _messages, idempotent=True)
 CANCEL = Endpoint("POST", "/v3/chat/cancel", "chat.cancel", _chat, idempotent=True)
@@ -66,7 +62,7 @@ SUBMIT_TOOL_OUTPUTS = Endpoint(
     "POST", "/v3/chat/submit_tool_outputs", "chat.submit_tool_outputs", _chat
 )
 SUBMIT_TOOL_OUTPUTS_STREAM = Endpoint(
-    "POST", "/v3/chat/submit_tool_outputs", "chat.submit_tool_outputs_stream", _streamed
+    "POST", "/v3/chat/submit_tool_outputs", "chat.submit_tool_outputs_stream", streamed
 )
 
 _ACTIVE = (ChatStatus.CREATED, ChatStatus.IN_PROGRESS)

@@ -18,7 +18,7 @@ from typing import Any, Unpack
 
 from .._validate import check_str
 from ..call import CallOptions
-from ..endpoint import Endpoint, data, page_items
+from ..endpoint import Endpoint, data, nothing, page_items
 from ..errors import InvalidArgumentError
 from ..models.chat import Message, _check_meta_data
 from ..models.conversation import Conversation, Section
@@ -56,7 +56,7 @@ DELETE = Endpoint(
     "DELETE",
     "/v1/conversations/{conversation_id}",
     "conversations.delete",
-    lambda env: None,
+    nothing,
     idempotent=True,
 )
 CLEAR = Endpoint(

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, Unpack
 
 from .._validate import check_bool, check_str, kind
 from ..call import CallOptions, Envelope, check_options
-from ..endpoint import Endpoint, data
+from ..endpoint import Endpoint, data, nothing
 from ..errors import InvalidArgumentError, ResponseValidationError
 from ..models.chat import ContentItem, ContentType, Message, _check_meta_data, encode_object_string
 from ..models.conversation import FeedbackType
@@ -158,11 +158,9 @@ UPDATE = Endpoint(
 DELETE = Endpoint(
     "POST", "/v1/conversation/message/delete", "messages.delete", _message, idempotent=True
 )
-SET_FEEDBACK = Endpoint(
-    "POST", _FEEDBACK, "messages.set_feedback", lambda env: None, idempotent=True
-)
+SET_FEEDBACK = Endpoint("POST", _FEEDBACK, "messages.set_feedback", nothing, idempotent=True)
 DELETE_FEEDBACK = Endpoint(
-    "DELETE", _FEEDBACK, "messages.delete_feedback", lambda env: None, idempotent=True
+    "DELETE", _FEEDBACK, "messages.delete_feedback", nothing, idempotent=True
 )
 
 

@@ -15,7 +15,7 @@ import anyio
 
 from .._validate import check_bool, check_str
 from ..call import WORKFLOW_MAX_BODY, CallOptions, Envelope
-from ..endpoint import Endpoint, page_items, stamped
+from ..endpoint import Endpoint, page_items, stamped, streamed
 from ..errors import (
     InvalidArgumentError,
     PermissionDeniedError,
@@ -82,10 +82,6 @@ def _node_output(env: Envelope) -> WorkflowNodeOutput:
     return stamped(structure(found, WorkflowNodeOutput, logid=env.logid, what="$.data"), env)
 
 
-def _streamed(env: Envelope) -> Envelope:
-    return env  # a stream endpoint: its answer is read by the stream, not parsed here
-
-
 def _workflow(method: str, path: str, quota: str, parse: Any, **kw: Any) -> Endpoint[Any]:
     return Endpoint(method, path, quota, parse, max_body=WORKFLOW_MAX_BODY, **kw)
 
@@ -96,10 +92,10 @@ RUN_ASYNC: Endpoint[WorkflowRunResult] = _workflow(
     "POST", "/v1/workflow/run", "workflows.run_async", _result
 )
 STREAM: Endpoint[Envelope] = _workflow(
-    "POST", "/v1/workflow/stream_run", "workflows.stream", _streamed
+    "POST", "/v1/workflow/stream_run", "workflows.stream", streamed
 )
 RESUME_STREAM: Endpoint[Envelope] = _workflow(
-    "POST", "/v1/workflow/stream_resume", "workflows.resume_stream", _streamed
+    "POST", "/v1/workflow/stream_resume", "workflows.resume_stream", streamed
 )
 RESUME: Endpoint[WorkflowRunResult] = _workflow(
     "POST", "/v1/workflows/resume", "workflows.resume", _result
@@ -114,7 +110,7 @@ NODE_OUTPUT: Endpoint[WorkflowNodeOutput] = _workflow(
     _node_output,
     idempotent=True,
 )
-CHAT: Endpoint[Envelope] = _workflow("POST", "/v1/workflows/chat", "workflows.chat", _streamed)
+CHAT: Endpoint[Envelope] = _workflow("POST", "/v1/workflows/chat", "workflows.chat", streamed)
 RETRIEVE = Endpoint(
     "GET",
     "/v1/workflows/{workflow_id}",
