@@ -57,7 +57,7 @@ and no ``__context__``, because aiohttp's exceptions hold the request, and with 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from ._errors_base import CozeError, InvalidArgumentError, ResponseValidationError
 
@@ -179,6 +179,17 @@ class APIError(CozeError):
         self.body = body
         self.hint = hint
         super().__init__(self._render())
+
+    def with_hint(self, hint: str) -> Self:
+        """A copy of this error (same class and fields) whose message carries ``hint``.
+
+        For callers that know more than the envelope did, e.g. why a plan refused a call.
+        """
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.hint = hint
+        clone.args = (clone._render(),)
+        return clone
 
     def _head_parts(self) -> list[str]:
         """What identifies the error inside the message's ``[...]`` head."""

@@ -228,3 +228,14 @@ async def test_a_per_call_retry_policy_overrides_the_clients(emu: Emulator) -> N
                 retry=RetryPolicy.none(),
             )
     assert len([r for r in emu.requests if r.path == "/v3/chat"]) == 1
+
+
+def test_with_hint_keeps_the_class_and_fields_and_adds_the_hint() -> None:
+    from coze_async.errors import PermissionDeniedError
+
+    err = PermissionDeniedError("async runs need a paid plan", code=6003, logid="L1", body={})
+    hinted = err.with_hint("upgrade the plan")
+    assert type(hinted) is PermissionDeniedError
+    assert (hinted.code, hinted.logid, hinted.msg) == (6003, "L1", "async runs need a paid plan")
+    assert "(hint: upgrade the plan)" in str(hinted) and "logid=L1" in str(hinted)
+    assert err.hint is None and "hint" not in str(err)

@@ -31,8 +31,8 @@ from aiohttp import web
 
 from .bots import describe_content
 from .host import Host, Route
-from .request import int_param, json_object, opt_str, parse_messages, required_str
-from .state import API_CONNECTOR_ID, Conversation, MessageRecord, new_id, now
+from .request import int_param, json_object, opt_str, opt_str_map, parse_messages, required_str
+from .state import API_CONNECTOR_ID, Conversation, MessageRecord, input_records, new_id, now
 from .wire import LOGID_HEADER, ApiError, dumps
 
 __all__ = ["ConversationsAPI"]
@@ -90,21 +90,7 @@ class ConversationsAPI:
             name=name or "",
             connector_id=connector_id,
         )
-        for item in inputs:
-            conv.messages.append(
-                MessageRecord(
-                    id=new_id(),
-                    conversation_id=conv.id,
-                    section_id=conv.section_id,
-                    role=item["role"],
-                    type=item["type"],
-                    content=item["content"],
-                    content_type=item["content_type"],
-                    bot_id="",
-                    chat_id="",
-                    meta_data=item["meta_data"],
-                )
-            )
+        conv.messages.extend(input_records(conv, inputs, bot_id="", chat_id=""))
         return self.emu.ok(request, conv.to_json())
 
     async def retrieve(self, request: web.Request) -> web.StreamResponse:
@@ -392,18 +378,14 @@ def _opt_name(body: Mapping[str, Any]) -> str | None:
 
 
 def _meta_data(body: Mapping[str, Any], key: str) -> dict[str, str] | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise ApiError(4000, f"Invalid parameter {key}: must be a map of strings.")
-    if len(value) > 16 or not all(
-        1 <= len(k) <= 64 and 1 <= len(v) <= 512 for k, v in value.items()
+    """``meta_data`` as Coze bounds it: at most 16 pairs, keys 1-64 and values 1-512 chars."""
+    value = opt_str_map(body, key)
+    if value is not None and (
+        len(value) > 16
+        or not all(1 <= len(k) <= 64 and 1 <= len(v) <= 512 for k, v in value.items())
     ):
         raise ApiError(4003)
-    return dict(value)
+    return value
 
 
 def _content_type(body: Mapping[str, Any], default: str = "text") -> str:

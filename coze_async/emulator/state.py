@@ -119,8 +119,18 @@ class MessageRecord:
         return out
 
 
-def input_records(conv: Conversation, inputs: list[dict[str, Any]]) -> list[MessageRecord]:
-    """Message records for a chat's validated ``additional_messages``, in ``conv``'s section."""
+def input_records(
+    conv: Conversation,
+    inputs: list[dict[str, Any]],
+    *,
+    bot_id: str | None = None,
+    chat_id: str | None = None,
+) -> list[MessageRecord]:
+    """Message records for validated input messages, in ``conv``'s section.
+
+    A chat's ``additional_messages`` leave ``bot_id``/``chat_id`` unset (the chat fills
+    them); ``conversation/create`` sends them as empty strings, as Coze does.
+    """
     return [
         MessageRecord(
             id=new_id(),
@@ -131,6 +141,8 @@ def input_records(conv: Conversation, inputs: list[dict[str, Any]]) -> list[Mess
             content=item["content"],
             content_type=item["content_type"],
             meta_data=item["meta_data"],
+            bot_id=bot_id,
+            chat_id=chat_id,
         )
         for item in inputs
     ]

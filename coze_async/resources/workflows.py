@@ -249,15 +249,7 @@ class WorkflowsResource(Resource):
         except PermissionDeniedError as exc:
             if exc.code != 6003:
                 raise
-            raise PermissionDeniedError(
-                exc.msg,
-                code=exc.code,
-                logid=exc.logid,
-                http_status=exc.http_status,
-                debug_url=exc.debug_url,
-                body=exc.body,
-                hint=_ASYNC_PLAN_HINT,
-            ) from exc
+            raise exc.with_hint(_ASYNC_PLAN_HINT) from exc
         result = RUN_ASYNC.parse(env)
         if not result.execute_id:
             raise ResponseValidationError(
