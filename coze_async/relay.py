@@ -258,6 +258,11 @@ def _usage(usage: Usage | None) -> dict[str, int] | None:
     }
 
 
+def _pick(obj: object, names: tuple[str, ...]) -> dict[str, Any]:
+    """The named attributes of ``obj`` as a frame payload, in that order."""
+    return {name: getattr(obj, name) for name in names}
+
+
 def _error_payload(exc: BaseException, logid: str | None) -> dict[str, Any]:
     # Only the class name, a stable code, fixed text and the logid: exception text can hold
     # the upstream host and port, aiohttp's messages or paths, which are the server's
@@ -390,22 +395,12 @@ class _WorkflowFrames:
         if isinstance(event, WorkflowMessage):
             if event.usage is not None:
                 self._usage = event.usage
-            payload = {
-                "content": event.content,
-                "node_title": event.node_title,
-                "node_seq_id": event.node_seq_id,
-                "node_is_finish": event.node_is_finish,
-            }
-            return [("message", payload)], False
+            fields = ("content", "node_title", "node_seq_id", "node_is_finish")
+            return [("message", _pick(event, fields))], False
         if isinstance(event, WorkflowInterrupt):
             self._interrupted = True
-            data = event.interrupt_data
-            payload = {
-                "event_id": data.event_id,
-                "type": data.type,
-                "question": data.question,
-                "node_title": event.node_title,
-            }
+            payload = _pick(event.interrupt_data, ("event_id", "type", "question"))
+            payload["node_title"] = event.node_title
             return [("interrupt", payload)], False
         if isinstance(event, WorkflowDone):
             return self.finish(), True
