@@ -26,7 +26,16 @@ from .errors import InvalidArgumentError, ResponseValidationError
 from .models.converter import structure
 from .uploads import UploadFile
 
-__all__ = ["Endpoint", "data", "fill_path", "nothing", "page_items", "stamped", "streamed"]
+__all__ = [
+    "Endpoint",
+    "Listing",
+    "data",
+    "fill_path",
+    "nothing",
+    "page_items",
+    "stamped",
+    "streamed",
+]
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -82,15 +91,28 @@ def data(model: type[M], at: str | None = "data") -> Callable[[Envelope], M]:
     return parse
 
 
-def page_items(items: str, model: type[M]) -> Callable[[Envelope], tuple[tuple[M, ...], bool]]:
-    """A ``parse`` for one page of a listing: the ``model`` items under ``data.<items>`` (each
-    stamped) and the page's ``has_more``."""
+@attrs.frozen
+class Listing(Generic[M]):
+    """One page as :func:`page_items` parses it: the items, and ``has_more`` / ``total`` as
+    the server sent them (``None`` when it did not)."""
 
-    def parse(env: Envelope) -> tuple[tuple[M, ...], bool]:
+    items: tuple[M, ...]
+    has_more: bool | None = None
+    total: int | None = None
+
+
+def page_items(
+    items: str, model: type[M], *, total: str | None = None
+) -> Callable[[Envelope], Listing[M]]:
+    """A ``parse`` for one page of a listing: the ``model`` items under ``data.<items>`` (each
+    stamped), the page's ``has_more`` and, when ``total`` names it, the total count
+    (``total``, ``total_count``... whichever key the endpoint uses)."""
+
+    def parse(env: Envelope) -> Listing[M]:
         data = env.field("data")
         if not isinstance(data, dict):
             raise ResponseValidationError(
-                f"expected an object with has_more and {items} under data",
+                f"expected an object with {items} under data",
                 logid=env.logid,
                 path="$.data",
                 body=env.body,
@@ -108,8 +130,13 @@ def page_items(items: str, model: type[M]) -> Callable[[Envelope], tuple[tuple[M
             for i, c in enumerate(raw)
         )
         flag = data.get("has_more")
-        more = flag is not None and structure(flag, bool, logid=env.logid, what="$.data.has_more")
-        return found, bool(more)
+        more = (
+            None if flag is None else structure(flag, bool, logid=env.logid, what="$.data.has_more")
+        )
+        count = None
+        if total is not None and data.get(total) is not None:
+            count = structure(data[total], int, logid=env.logid, what=f"$.data.{total}")
+        return Listing(found, more, count)
 
     return parse
 

@@ -47,6 +47,9 @@ class Page(Generic[T]):
     page_num: int | None = None
     first_id: str | None = None
     last_id: str | None = None
+    #: How many items the whole listing holds, where the endpoint says (``total`` or
+    #: ``total_count`` on Coze's page-number listings); ``None`` otherwise.
+    total: int | None = None
 
     def __len__(self) -> int:
         return len(self.items)

@@ -60,3 +60,45 @@ async def test_no_next_cursor_ends_the_listing() -> None:
     pager = _pager({1: Page((1,), True)}, {1: None}, calls)
     assert [n async for n in pager] == [1]
     assert len(Page((1, 2), False)) == 2
+
+
+# ---------------------------------------------------------------- page-number stop rules
+
+
+def _listing_env(data: dict[str, object]) -> object:
+    from coze_async.call import Envelope
+
+    return Envelope(body={"code": 0, "msg": "", "data": data}, logid="L", http_status=200)
+
+
+def test_page_items_keeps_has_more_and_total_as_sent() -> None:
+    from coze_async.endpoint import page_items
+    from coze_async.models.conversation import Conversation
+
+    parse = page_items("items", Conversation, total="total_count")
+    listing = parse(_listing_env({"items": [{"id": "1"}], "total_count": "7"}))  # type: ignore[arg-type]
+    assert [c.id for c in listing.items] == ["1"]
+    assert (listing.has_more, listing.total) == (None, 7)
+    listing = parse(_listing_env({"items": [], "has_more": False}))  # type: ignore[arg-type]
+    assert (listing.has_more, listing.total) == (False, None)
+
+
+@pytest.mark.parametrize(
+    ("has_more", "total", "count", "num", "expected"),
+    [
+        (True, 3, 1, 5, True),  # has_more wins over a total that says otherwise
+        (False, 100, 10, 1, False),
+        (None, 25, 10, 2, True),  # 25 > 2 x 10: a third page exists
+        (None, 20, 10, 2, False),
+        (None, None, 10, 1, True),  # neither: a full page means maybe more
+        (None, None, 9, 1, False),  # a short page is the last
+    ],
+)
+def test_a_numbered_listing_goes_on_as_cozepy_decides(
+    has_more: bool | None, total: int | None, count: int, num: int, expected: bool
+) -> None:
+    from coze_async.endpoint import Listing
+    from coze_async.resources._base import _more_pages
+
+    listing = Listing(tuple(range(count)), has_more, total)
+    assert _more_pages(listing, num, 10) is expected

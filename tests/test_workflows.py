@@ -209,9 +209,14 @@ async def test_bad_resume_arguments_fail_before_sending(coze: AsyncCoze, emu: Em
 # --------------------------------------------------------------------------- async runs
 
 
-async def test_async_run_history_moves_from_running_to_success(
-    coze: AsyncCoze, emu: Emulator
-) -> None:
+async def test_async_run_history_moves_from_running_to_success() -> None:
+    # The run stays Running for 1 s (not the default 50 ms), so a loaded machine still reads
+    # it Running before it finishes; wait_background() then awaits the end, no sleeping.
+    async with Emulator(workflow_duration=1.0) as emu, await _client(emu) as coze:
+        await _check_running_then_success(coze, emu)
+
+
+async def _check_running_then_success(coze: AsyncCoze, emu: Emulator) -> None:
     execute_id = await coze.workflows.run_async(
         workflow_id=ECHO_WORKFLOW_ID, parameters={"input": "后台"}
     )

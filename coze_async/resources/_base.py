@@ -12,7 +12,7 @@ from .._validate import (
     require_id,
 )
 from ..call import CallOptions, check_options
-from ..endpoint import Endpoint, stamped
+from ..endpoint import Endpoint, Listing, stamped
 from ..errors import InvalidArgumentError
 from ..pagination import AsyncPager, Page
 from ..requests import check_messages, check_str_map
@@ -48,6 +48,17 @@ def check_int(name: str, value: int, low: int, high: int | None) -> None:
         raise InvalidArgumentError(f"{name} must be {bounds}, got {value}")
 
 
+def _more_pages(listing: Listing[Any], num: int, size: int) -> bool:
+    """Whether a page-number listing goes on after page ``num``: ``has_more`` when the server
+    sent it; else whether ``total`` counts items beyond this page; else whether the page came
+    back full (the rules cozepy follows, so both SDKs read the same listing alike)."""
+    if listing.has_more is not None:
+        return listing.has_more
+    if listing.total is not None:
+        return listing.total > num * size
+    return len(listing.items) >= size
+
+
 class Resource:
     """Base of the resource classes: holds the transport and builds :class:`Call` objects."""
 
@@ -72,7 +83,7 @@ class Resource:
 
     def _numbered_pages(
         self,
-        endpoint: Endpoint[tuple[tuple[T, ...], bool]],
+        endpoint: Endpoint[Listing[T]],
         options: CallOptions,
         params: Mapping[str, str],
         *,
@@ -88,7 +99,9 @@ class Resource:
         async def fetch(num: int) -> tuple[Page[T], int | None]:
             query = {**params, "page_num": str(num), "page_size": str(size)}
             env = await self._transport.request(endpoint.call(checked, params=query))
-            found, more = endpoint.parse(env)
-            return Page(found, more, env.logid, page_num=num), num + 1
+            listing = endpoint.parse(env)
+            more = _more_pages(listing, num, size)
+            page = Page(listing.items, more, env.logid, page_num=num, total=listing.total)
+            return page, num + 1
 
         return AsyncPager(fetch, first, what=what)
