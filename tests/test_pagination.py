@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coze_async import AsyncPager, Page, ResponseValidationError
+from coze_async.call import Envelope
 
 pytestmark = pytest.mark.anyio
 
@@ -65,9 +66,7 @@ async def test_no_next_cursor_ends_the_listing() -> None:
 # ---------------------------------------------------------------- page-number stop rules
 
 
-def _listing_env(data: dict[str, object]) -> object:
-    from coze_async.call import Envelope
-
+def _listing_env(data: dict[str, object]) -> Envelope:
     return Envelope(body={"code": 0, "msg": "", "data": data}, logid="L", http_status=200)
 
 
@@ -76,10 +75,10 @@ def test_page_items_keeps_has_more_and_total_as_sent() -> None:
     from coze_async.models.conversation import Conversation
 
     parse = page_items("items", Conversation, total="total_count")
-    listing = parse(_listing_env({"items": [{"id": "1"}], "total_count": "7"}))  # type: ignore[arg-type]
+    listing = parse(_listing_env({"items": [{"id": "1"}], "total_count": "7"}))
     assert [c.id for c in listing.items] == ["1"]
     assert (listing.has_more, listing.total) == (None, 7)
-    listing = parse(_listing_env({"items": [], "has_more": False}))  # type: ignore[arg-type]
+    listing = parse(_listing_env({"items": [], "has_more": False}))
     assert (listing.has_more, listing.total) == (False, None)
 
 
